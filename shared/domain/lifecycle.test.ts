@@ -1,0 +1,67 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decide, LIFECYCLE_EVENTS, LIFECYCLE_STATES, TABLE, type LifecycleEvent, type LifecycleState } from './lifecycle.ts';
+
+/** The documented matrix written out independently of TABLE: a = apply → state, n = noop, 3 = reject 000003. */
+const EXPECTED: Record<LifecycleState, Record<LifecycleEvent, string>> = {
+  PROVISIONING: { CREATE: 'n', PROVISIONED: 'ACTIVE', PROVISION_FAILED: 'FAILED', RENEW: 'PROVISIONING', FREEZE: 'FROZEN', UNFREEZE: 'n', RELEASE: 'RELEASED', UPGRADE: 'PROVISIONING' },
+  ACTIVE: { CREATE: 'n', PROVISIONED: 'n', PROVISION_FAILED: 'n', RENEW: 'ACTIVE', FREEZE: 'FROZEN', UNFREEZE: 'n', RELEASE: 'RELEASED', UPGRADE: 'ACTIVE' },
+  FROZEN: { CREATE: 'n', PROVISIONED: 'FROZEN', PROVISION_FAILED: 'n', RENEW: 'FROZEN', FREEZE: 'n', UNFREEZE: 'ACTIVE', RELEASE: 'RELEASED', UPGRADE: 'FROZEN' },
+  RELEASED: { CREATE: 'n', PROVISIONED: 'n', PROVISION_FAILED: 'n', RENEW: '3', FREEZE: 'n', UNFREEZE: '3', RELEASE: 'n', UPGRADE: '3' },
+  FAILED: { CREATE: 'PROVISIONING', PROVISIONED: 'ACTIVE', PROVISION_FAILED: 'n', RENEW: '3', FREEZE: 'n', UNFREEZE: '3', RELEASE: 'RELEASED', UPGRADE: '3' },
+};
+
+const summary = (state: LifecycleState | undefined, event: LifecycleEvent, provisioned = true): string => {
+  const d = decide(state, event, provisioned);
+  if (d.kind === 'apply') return d.to;
+  if (d.kind === 'noop') return 'n';
+  return d.code === '000003' ? '3' : d.code;
+};
+
+describe('lifecycle state machine', () => {
+  for (const state of LIFECYCLE_STATES) {
+    for (const event of LIFECYCLE_EVENTS) {
+      it(`${state} × ${event} → ${EXPECTED[state][event]}`, () => {
+        expect(summary(state, event)).toBe(EXPECTED[state][event]);
+      });
+    }
+  }
+
+  it('answers 000003 for every event on an instance that was never seen', () => {
+    for (const event of LIFECYCLE_EVENTS) expect(summary(undefined, event)).toBe('3');
+  });
+
+  it('unfreezing an instance frozen before its tenant existed resumes provisioning', () => {
+    expect(summary('FROZEN', 'UNFREEZE', false)).toBe('PROVISIONING');
+    expect(summary('FROZEN', 'UNFREEZE', true)).toBe('ACTIVE');
+  });
+
+  it('every noop and reject explains itself', () => {
+    for (const state of LIFECYCLE_STATES)
+      for (const event of LIFECYCLE_EVENTS) {
+        const cell = TABLE[state][event];
+        if (cell.kind !== 'apply') expect(cell.why.length).toBeGreaterThan(5);
+      }
+  });
+
+  it('RELEASED is final and repeating an applied event is harmless (property)', () => {
+    const event = fc.constantFrom(...LIFECYCLE_EVENTS);
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 30 }), (events) => {
+        let state: LifecycleState = 'ACTIVE';
+        let released = false;
+        for (const e of events) {
+          const d = decide(state, e);
+          if (released) expect(d.kind === 'apply').toBe(false);
+          if (d.kind === 'apply') {
+            state = d.to;
+            // the same event right after it was applied never moves the state again
+            const again = decide(state, e);
+            expect(again.kind === 'apply' ? again.to : state).toBe(state);
+          }
+          if (state === 'RELEASED') released = true;
+        }
+      }),
+    );
+  });
+});

@@ -1,0 +1,124 @@
+/**
+ * The instance lifecycle as one pure, table-driven function (business rules 3.1; interfaces 3.3–3.6).
+ *
+ * Every callback that touches an existing instance is turned into a LifecycleEvent and looked up in
+ * TABLE[state][event]. The cell says whether the event changes the instance (`apply`, possibly into the
+ * same state, e.g. a renewal), is an idempotent repeat or an out-of-order arrival that must simply be
+ * acknowledged (`noop`), or must be refused with a marketplace result code (`reject`).
+ * Nothing here reads a clock, a table or the network, so the whole matrix is unit-tested.
+ */
+import { ResultCode } from '../protocol/resultCodes.ts';
+
+export const LIFECYCLE_STATES = ['PROVISIONING', 'ACTIVE', 'FROZEN', 'RELEASED', 'FAILED'] as const;
+export type LifecycleState = (typeof LIFECYCLE_STATES)[number];
+
+export const LIFECYCLE_EVENTS = [
+  /** newInstance again for an order line that already has an instance */
+  'CREATE',
+  /** the provisioner finished (synchronously or later) */
+  'PROVISIONED',
+  /** the provisioner gave up for good */
+  'PROVISION_FAILED',
+  /** refreshInstance: any scene; the new expiry is data, not a state */
+  'RENEW',
+  'FREEZE',
+  'UNFREEZE',
+  'RELEASE',
+  /** upgradeInstance (new spec read from the upgrade order) */
+  'UPGRADE',
+] as const;
+export type LifecycleEvent = (typeof LIFECYCLE_EVENTS)[number];
+
+export type Decision =
+  | {
+      kind: 'apply';
+      to: LifecycleState;
+      /** target instead of `to` when the tenant was never provisioned (UNFREEZE of an instance frozen mid-provisioning) */
+      toWhenUnprovisioned?: LifecycleState;
+    }
+  | { kind: 'noop'; why: string }
+  | { kind: 'reject'; code: ResultCode; why: string };
+
+const apply = (to: LifecycleState, toWhenUnprovisioned?: LifecycleState): Decision =>
+  toWhenUnprovisioned ? { kind: 'apply', to, toWhenUnprovisioned } : { kind: 'apply', to };
+const noop = (why: string): Decision => ({ kind: 'noop', why });
+const gone = (why: string): Decision => ({ kind: 'reject', code: ResultCode.INSTANCE_NOT_FOUND, why });
+
+const RELEASED = gone('instance has been released');
+const NEVER_DELIVERED = gone('instance failed to provision and was never delivered');
+
+/** The documented table. Keep README section "Lifecycle" in step with it. */
+export const TABLE: Readonly<Record<LifecycleState, Readonly<Record<LifecycleEvent, Decision>>>> = {
+  PROVISIONING: {
+    CREATE: noop('provisioning is still running'),
+    PROVISIONED: apply('ACTIVE'),
+    PROVISION_FAILED: apply('FAILED'),
+    RENEW: apply('PROVISIONING'),
+    FREEZE: apply('FROZEN'),
+    UNFREEZE: noop('instance is not frozen'),
+    RELEASE: apply('RELEASED'),
+    UPGRADE: apply('PROVISIONING'),
+  },
+  ACTIVE: {
+    CREATE: noop('instance already exists for this order line'),
+    PROVISIONED: noop('instance is already provisioned'),
+    PROVISION_FAILED: noop('instance is already provisioned'),
+    RENEW: apply('ACTIVE'),
+    FREEZE: apply('FROZEN'),
+    UNFREEZE: noop('instance is not frozen'),
+    RELEASE: apply('RELEASED'),
+    UPGRADE: apply('ACTIVE'),
+  },
+  FROZEN: {
+    CREATE: noop('instance already exists for this order line'),
+    // The tenant finished provisioning while frozen: keep it frozen, the unfreeze will activate it.
+    PROVISIONED: apply('FROZEN'),
+    PROVISION_FAILED: noop('instance is frozen'),
+    // A renewal only moves the expiry; the marketplace sends UNFREEZE separately (business rules 3.1).
+    RENEW: apply('FROZEN'),
+    FREEZE: noop('instance is already frozen'),
+    UNFREEZE: apply('ACTIVE', 'PROVISIONING'),
+    RELEASE: apply('RELEASED'),
+    UPGRADE: apply('FROZEN'),
+  },
+  RELEASED: {
+    CREATE: noop('instance was released; the order line keeps its instance id'),
+    PROVISIONED: noop('instance was released before provisioning finished'),
+    PROVISION_FAILED: noop('instance was released'),
+    RENEW: RELEASED,
+    // A late freeze (its retries outlived the release) changes nothing: released is final.
+    FREEZE: noop('instance is already released'),
+    UNFREEZE: RELEASED,
+    RELEASE: noop('instance is already released'),
+    UPGRADE: RELEASED,
+  },
+  FAILED: {
+    // The marketplace resends newInstance: try to provision again.
+    CREATE: apply('PROVISIONING'),
+    PROVISIONED: apply('ACTIVE'),
+    PROVISION_FAILED: noop('instance already failed'),
+    RENEW: NEVER_DELIVERED,
+    FREEZE: noop('instance failed to provision; nothing to freeze'),
+    UNFREEZE: NEVER_DELIVERED,
+    RELEASE: apply('RELEASED'),
+    UPGRADE: NEVER_DELIVERED,
+  },
+};
+
+const UNKNOWN = gone('instance not found');
+
+/**
+ * Decides what an event does to an instance. `state` undefined = the instance id was never seen.
+ * `provisioned` tells whether the tenant exists (app info recorded).
+ */
+export function decide(
+  state: LifecycleState | undefined,
+  event: LifecycleEvent,
+  provisioned = true,
+): Decision & { from?: LifecycleState } {
+  if (state === undefined) return UNKNOWN;
+  const cell = TABLE[state][event];
+  if (cell.kind !== 'apply') return { ...cell, from: state };
+  const to = !provisioned && cell.toWhenUnprovisioned ? cell.toWhenUnprovisioned : cell.to;
+  return { kind: 'apply', to, from: state };
+}
