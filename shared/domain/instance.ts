@@ -1,0 +1,67 @@
+/** The instance as the domain sees it (spec 3.15). Storage seals the secret parts at rest. */
+import type { LifecycleState } from './lifecycle.ts';
+
+/** Access information shown to the buyer (spec 3.2 AppInfo); plain text in V2 responses. */
+export interface AppInfo {
+  frontEndUrl: string;
+  adminUrl?: string;
+  userName?: string;
+  password?: string;
+  memo?: string;
+}
+
+/** One billing item's usage as queryInstance reports it (spec 3.2 UsageInfo). */
+export interface UsageRecord {
+  relatedInstanceId?: string;
+  usageValue: number;
+  /** UTC yyyyMMddHHmmssSSS */
+  statisticalTime: string;
+}
+
+export interface ProductSpec {
+  productId?: string;
+  skuCode?: string;
+  linearValue?: number;
+  productName?: string;
+}
+
+/** Buyer contact data from the order (personal data: sealed at rest, never logged). */
+export interface BuyerContact {
+  customerId?: string;
+  customerName?: string;
+  mobilePhone?: string;
+  email?: string;
+}
+
+export interface Instance {
+  instanceId: string;
+  /** the order line that created the instance (idempotency key of newInstance) */
+  orderId: string;
+  orderLineId: string;
+  status: LifecycleState;
+  /** why the last state change happened (callback name, scene, unsubscription order…) */
+  statusReason?: string;
+  /** created by a console debug call (testFlag=1): never a real tenant */
+  testFlag: boolean;
+  chargingMode: string;
+  periodType?: string;
+  periodNumber?: number;
+  trial: boolean;
+  /** ISO instant; the marketplace's refreshInstance is the authority, the order's value an estimate */
+  expireTime?: string;
+  product: ProductSpec;
+  buyer?: BuyerContact;
+  appInfo?: AppInfo;
+  usage: UsageRecord[];
+  /** keys of the order operations already applied (refresh scene, upgrade, release…), for idempotency */
+  appliedOps: string[];
+  provisioningAttempts: number;
+  /** when an unfinished provisioning should be picked up again (scheduled job) */
+  provisioningDueAt?: string;
+  frozenAt?: string;
+  releasedAt?: string;
+  createdAt: string;
+  updatedAt: string;
+  /** optimistic-concurrency counter: every write is conditional on the version it read */
+  version: number;
+}

@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createSealer } from '../crypto/sealer.ts';
+import type { Instance } from '../domain/instance.ts';
+import { createTestTable } from '../testing/table.ts';
+import { NonceReplayError, Store, type CallReceipt } from './store.ts';
+
+let store: Store;
+let raw: Awaited<ReturnType<typeof createTestTable>>;
+const sealer = createSealer(['test data key']);
+
+beforeAll(async () => {
+  raw = await createTestTable();
+  store = new Store({ documentClient: raw.documentClient, tableName: raw.tableName, sealer });
+});
+
+const now = new Date('2026-11-24T10:00:00Z');
+const receipt = (over: Partial<CallReceipt> = {}): CallReceipt => ({
+  nonce: randomUUID(),
+  receivedAt: now,
+  activity: 'newInstance',
+  resultCode: '000000',
+  resultMsg: 'success',
+  testFlag: false,
+  ...over,
+});
+const instance = (over: Partial<Instance> = {}): Instance => ({
+  instanceId: randomUUID(),
+  orderId: `CS${randomUUID().slice(0, 8)}`,
+  orderLineId: 'L-000001',
+  status: 'ACTIVE',
+  testFlag: false,
+  chargingMode: 'PERIOD',
+  trial: false,
+  product: { skuCode: 'sku', linearValue: 5 },
+  buyer: { customerId: 'c1', mobilePhone: '18688888888', email: 'buyer@example.com' },
+  appInfo: { frontEndUrl: 'https://app.example.com', userName: 'admin', password: 'S3cret!x' },
+  usage: [],
+  appliedOps: [],
+  provisioningAttempts: 1,
+  createdAt: now.toISOString(),
+  updatedAt: now.toISOString(),
+  version: 1,
+  ...over,
+});
+
+describe('Store', () => {
+  it('creates an instance with its order line, audit record and nonce in one transaction', async () => {
+    const inst = instance();
+    expect(await store.createInstance(inst, receipt({ instanceId: inst.instanceId }))).toEqual({ created: true });
+    expect(await store.getInstance(inst.instanceId)).toEqual(inst);
+    expect(await store.findInstanceIdByOrderLine(inst.orderId, inst.orderLineId)).toBe(inst.instanceId);
+    const history = await store.history(inst.instanceId);
+    expect(history).toHaveLength(1);
+    expect(history[0]).toMatchObject({ activity: 'newInstance', resultCode: '000000' });
+  });
+
+  it('seals the password and buyer contact at rest', async () => {
+    const inst = instance();
+    await store.createInstance(inst, receipt());
+    const { Item } = await raw.documentClient.send(
+      new GetCommand({ TableName: raw.tableName, Key: { pk: `INSTANCE#${inst.instanceId}`, sk: 'INSTANCE' } }),
+    );
+    const text = JSON.stringify(Item);
+    expect(text).not.toContain('S3cret!x');
+    expect(text).not.toContain('18688888888');
+    expect(text).not.toContain('buyer@example.com');
+    expect(Item?.appInfo?.passwordSealed).toMatch(/^v1\./);
+  });
+
+  it('a second instance for the same order line loses and learns the owner; nothing of it is written', async () => {
+    const first = instance();
+    const second = instance({ orderId: first.orderId, orderLineId: first.orderLineId });
+    await store.createInstance(first, receipt());
+    expect(await store.createInstance(second, receipt())).toEqual({ created: false, instanceId: first.instanceId });
+    expect(await store.getInstance(second.instanceId)).toBeUndefined();
+  });
+
+  it('exactly one of many concurrent creates for one order line wins', async () => {
+    const base = instance();
+    const copies = Array.from({ length: 8 }, () => instance({ orderId: base.orderId, orderLineId: base.orderLineId }));
+    const results = await Promise.all(copies.map((c) => store.createInstance(c, receipt())));
+    const winners = results.filter((r) => r.created);
+    expect(winners).toHaveLength(1);
+    const owner = await store.findInstanceIdByOrderLine(base.orderId, base.orderLineId);
+    for (const r of results) if (!r.created) expect(r.instanceId).toBe(owner);
+    const existing = await store.getInstances(copies.map((c) => c.instanceId));
+    expect([...existing.keys()]).toEqual([owner]);
+  });
+
+  it('a replayed nonce writes nothing at all', async () => {
+    const shared = receipt();
+    await store.recordCall(shared);
+    const inst = instance();
+    await expect(store.createInstance(inst, { ...shared, instanceId: inst.instanceId })).rejects.toThrow(NonceReplayError);
+    expect(await store.getInstance(inst.instanceId)).toBeUndefined();
+    expect(await store.findInstanceIdByOrderLine(inst.orderId, inst.orderLineId)).toBeUndefined();
+  });
+
+  it('saves only over the version it read (optimistic concurrency)', async () => {
+    const inst = instance();
+    await store.createInstance(inst, receipt());
+    expect(await store.saveInstance({ ...inst, status: 'FROZEN' }, 1, receipt({ activity: 'updateInstanceStatus' }))).toBe('saved');
+    expect(await store.saveInstance({ ...inst, status: 'RELEASED' }, 1, receipt({ activity: 'releaseInstance' }))).toBe('conflict');
+    const stored = await store.getInstance(inst.instanceId);
+    expect(stored).toMatchObject({ status: 'FROZEN', version: 2 });
+  });
+
+  it('reads up to 100 instances in one batch and skips unknown ids', async () => {
+    const many = Array.from({ length: 30 }, () => instance());
+    for (const m of many) await store.createInstance(m, receipt());
+    const ids = [...many.map((m) => m.instanceId), 'never-seen'];
+    const found = await store.getInstances(ids);
+    expect(found.size).toBe(30);
+    expect(found.get(many[7]!.instanceId)?.appInfo?.password).toBe('S3cret!x');
+  });
+
+  it('finds due provisioning through the byDue index', async () => {
+    const due = instance({ status: 'PROVISIONING', provisioningDueAt: '2026-11-24T09:59:00.000Z', appInfo: undefined });
+    const later = instance({ status: 'PROVISIONING', provisioningDueAt: '2026-11-24T11:00:00.000Z', appInfo: undefined });
+    const active = instance({ provisioningDueAt: '2026-11-24T09:00:00.000Z' });
+    for (const i of [due, later, active]) await store.createInstance(i, receipt());
+    const ids = await store.dueProvisioning(now);
+    expect(ids).toContain(due.instanceId);
+    expect(ids).not.toContain(later.instanceId);
+    expect(ids).not.toContain(active.instanceId);
+  });
+
+  it('records an order notice once', async () => {
+    const notice = { orderId: 'CSN1', orderLineId: 'CSN1-000001', testFlag: false, order: { orderId: 'CSN1' }, buyer: { email: 'a@b.c' }, notifiedAt: now.toISOString() };
+    expect(await store.recordOrderNotice(notice, receipt({ activity: 'orderNotify' }))).toBe('recorded');
+    expect(await store.recordOrderNotice(notice, receipt({ activity: 'orderNotify' }))).toBe('duplicate');
+    expect((await store.getOrderNotice('CSN1', 'CSN1-000001'))?.buyer).toEqual({ email: 'a@b.c' });
+  });
+});

@@ -1,0 +1,308 @@
+/**
+ * The only module that speaks DynamoDB. Every write a callback makes goes out as ONE TransactWriteItems
+ * that carries, beside the domain change, the request's nonce (put only if unseen: replay protection)
+ * and its audit record. So a replayed request changes nothing, a domain write never lands without its
+ * audit record, and two copies of the same call racing each other are decided by DynamoDB conditions
+ * (order line unique, instance version unchanged) rather than by a lock.
+ */
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  BatchGetRequest,
+  executeBatchGet,
+  executeTransactWrite,
+  GetItemCommand,
+  PutTransaction,
+  QueryCommand,
+  type FormattedItem,
+} from 'dynamodb-toolbox';
+import type { ExecuteTransactWriteInput, ExecuteTransactWriteOptions } from 'dynamodb-toolbox/entity/actions/transactWrite';
+import type { Sealer } from '../crypto/sealer.ts';
+import type { BuyerContact, Instance } from '../domain/instance.ts';
+import { createEntities, createTable, instancePk, orderPk, PROVISION_TIMER, type Entities } from './entities.ts';
+
+/** What is recorded about every inbound call that passed signature verification. */
+export interface CallReceipt {
+  nonce: string;
+  receivedAt: Date;
+  activity: string;
+  resultCode: string;
+  resultMsg: string;
+  testFlag: boolean;
+  instanceId?: string;
+  orderId?: string;
+  orderLineId?: string;
+}
+
+export interface OrderNotice {
+  orderId: string;
+  orderLineId: string;
+  testFlag: boolean;
+  orderType?: string;
+  chargingMode?: string;
+  /** order as returned by query order, without buyer info */
+  order: unknown;
+  buyer?: BuyerContact;
+  notifiedAt: string;
+}
+
+export interface CallRecord {
+  activity: string;
+  resultCode: string;
+  resultMsg: string;
+  receivedAt: string;
+  testFlag: boolean;
+  orderId?: string;
+  orderLineId?: string;
+}
+
+/** The nonce of this request was already used: answer 000001, nothing was written. */
+export class NonceReplayError extends Error {
+  override readonly name = 'NonceReplayError';
+  constructor() {
+    super('nonce already used');
+  }
+}
+
+export interface StoreOptions {
+  documentClient: DynamoDBDocumentClient;
+  tableName: string;
+  sealer: Sealer;
+  /** how long audit records are kept (TTL), default 90 days */
+  auditTtlDays?: number;
+  /** how long a nonce is remembered, default 10 minutes (the timestamp window is ±60 s) */
+  nonceTtlSeconds?: number;
+}
+
+type WriteTransactionImplementation = Exclude<ExecuteTransactWriteInput[number], ExecuteTransactWriteOptions>;
+
+const epochSeconds = (d: Date) => Math.floor(d.getTime() / 1000);
+
+export class Store {
+  private readonly e: Entities;
+  private readonly sealer: Sealer;
+  private readonly auditTtlSeconds: number;
+  private readonly nonceTtlSeconds: number;
+
+  constructor(options: StoreOptions) {
+    this.e = createEntities(createTable(options.documentClient, options.tableName));
+    this.sealer = options.sealer;
+    this.auditTtlSeconds = (options.auditTtlDays ?? 90) * 86_400;
+    this.nonceTtlSeconds = options.nonceTtlSeconds ?? 600;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async getInstance(instanceId: string): Promise<Instance | undefined> {
+    const { Item } = await this.e.InstanceEntity.build(GetItemCommand)
+      .key({ instanceId })
+      .options({ consistent: true })
+      .send();
+    return Item && this.fromItem(Item);
+  }
+
+  /** Up to 100 ids in one BatchGetItem (plus retries of unprocessed keys). */
+  async getInstances(instanceIds: readonly string[]): Promise<Map<string, Instance>> {
+    const found = new Map<string, Instance>();
+    const unique = [...new Set(instanceIds)];
+    if (unique.length === 0) return found;
+    const request = this.e.InstanceEntity.table
+      .build(BatchGetCommand)
+      .requests(...unique.map((instanceId) => this.e.InstanceEntity.build(BatchGetRequest).key({ instanceId })))
+      .options({ consistent: true });
+    const { Responses } = await executeBatchGet({ maxAttempts: 5 }, request);
+    for (const item of Responses?.[0] ?? []) if (item) found.set(item.instanceId, this.fromItem(item));
+    return found;
+  }
+
+  async findInstanceIdByOrderLine(orderId: string, orderLineId: string): Promise<string | undefined> {
+    const { Item } = await this.e.OrderLineEntity.build(GetItemCommand)
+      .key({ orderId, orderLineId })
+      .options({ consistent: true })
+      .send();
+    return Item?.instanceId;
+  }
+
+  async getOrderNotice(orderId: string, orderLineId: string): Promise<OrderNotice | undefined> {
+    const { Item } = await this.e.OrderNoticeEntity.build(GetItemCommand)
+      .key({ orderId, orderLineId })
+      .options({ consistent: true })
+      .send();
+    if (!Item) return undefined;
+    const { buyerSealed, ...rest } = Item;
+    return { ...rest, buyer: buyerSealed ? (JSON.parse(this.sealer.open(buyerSealed)) as BuyerContact) : undefined };
+  }
+
+  /** The calls recorded for an instance, newest first. */
+  async history(instanceId: string, limit = 100): Promise<CallRecord[]> {
+    const { Items = [] } = await this.e.CallEntity.table
+      .build(QueryCommand)
+      .entities(this.e.CallEntity)
+      .query({ partition: instancePk(instanceId), range: { beginsWith: 'CALL#' } })
+      .options({ reverse: true, limit })
+      .send();
+    return Items.map(({ activity, resultCode, resultMsg, receivedAt, testFlag, orderId, orderLineId }) => ({
+      activity,
+      resultCode,
+      resultMsg,
+      receivedAt,
+      testFlag,
+      orderId,
+      orderLineId,
+    }));
+  }
+
+  /** Instances whose unfinished provisioning is due at or before `now` (byDue index, no scan). */
+  async dueProvisioning(now: Date, limit = 50): Promise<string[]> {
+    const { Items = [] } = await this.e.InstanceEntity.table
+      .build(QueryCommand)
+      .entities(this.e.InstanceEntity)
+      .query({ index: 'byDue', partition: PROVISION_TIMER, range: { lte: now.toISOString() } })
+      .options({ limit, attributes: ['instanceId'] })
+      .send();
+    return Items.map((item) => item.instanceId);
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** Records a call that changed nothing (reads, idempotent repeats, refusals). */
+  async recordCall(receipt: CallReceipt): Promise<void> {
+    await this.transact(receipt);
+  }
+
+  /**
+   * Creates the instance of an order line. Returns the instance id that owns the order line: ours, or
+   * the one a concurrent copy of the same call created first (then nothing of ours was written).
+   */
+  async createInstance(instance: Instance, receipt: CallReceipt): Promise<{ created: true } | { created: false; instanceId: string }> {
+    const { orderId, orderLineId, instanceId, createdAt } = instance;
+    const outcome = await this.transact(
+      receipt,
+      this.e.OrderLineEntity.build(PutTransaction)
+        .item({ orderId, orderLineId, instanceId, createdAt })
+        .options({ condition: { attr: 'instanceId', exists: false }, returnValuesOnConditionFalse: 'ALL_OLD' }),
+      this.e.InstanceEntity.build(PutTransaction)
+        .item(this.toItem(instance))
+        .options({ condition: { attr: 'instanceId', exists: false } }),
+    );
+    if (outcome.ok) return { created: true };
+    const owner = outcome.failedItems[0] as { instanceId?: string } | undefined;
+    const existing = owner?.instanceId ?? (await this.findInstanceIdByOrderLine(orderId, orderLineId));
+    if (!existing) throw new Error('order line claim failed but no owner was found');
+    return { created: false, instanceId: existing };
+  }
+
+  /** Writes the next version of an instance if nobody changed it since `expectedVersion` was read. */
+  async saveInstance(next: Instance, expectedVersion: number, receipt?: CallReceipt): Promise<'saved' | 'conflict'> {
+    const put = this.e.InstanceEntity.build(PutTransaction)
+      .item(this.toItem({ ...next, version: expectedVersion + 1 }))
+      .options({ condition: { attr: 'version', eq: expectedVersion } });
+    const outcome = receipt ? await this.transact(receipt, put) : await this.transactWithoutReceipt(put);
+    return outcome.ok ? 'saved' : 'conflict';
+  }
+
+  /** Records an order notification once; a repeat (or a concurrent copy) reports 'duplicate'. */
+  async recordOrderNotice(notice: OrderNotice, receipt: CallReceipt): Promise<'recorded' | 'duplicate'> {
+    const { buyer, ...rest } = notice;
+    const outcome = await this.transact(
+      receipt,
+      this.e.OrderNoticeEntity.build(PutTransaction)
+        .item({ ...rest, buyerSealed: buyer ? this.sealer.seal(JSON.stringify(buyer)) : undefined })
+        .options({ condition: { attr: 'notifiedAt', exists: false } }),
+    );
+    return outcome.ok ? 'recorded' : 'duplicate';
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private receiptItems(receipt: CallReceipt): WriteTransactionImplementation[] {
+    const at = receipt.receivedAt;
+    const subject = receipt.instanceId
+      ? instancePk(receipt.instanceId)
+      : receipt.orderId && receipt.orderLineId
+        ? orderPk(receipt.orderId, receipt.orderLineId)
+        : `CALLS#${at.toISOString().slice(0, 10)}`;
+    return [
+      this.e.NonceEntity.build(PutTransaction)
+        .item({ nonce: receipt.nonce, expiresAt: epochSeconds(at) + this.nonceTtlSeconds })
+        .options({
+          // an expired nonce that TTL has not deleted yet may be used again
+          condition: { or: [{ attr: 'nonce', exists: false }, { attr: 'expiresAt', lt: epochSeconds(at) }] },
+        }),
+      this.e.CallEntity.build(PutTransaction).item({
+        subject,
+        callKey: `CALL#${at.toISOString()}#${receipt.nonce}`,
+        activity: receipt.activity,
+        resultCode: receipt.resultCode,
+        resultMsg: receipt.resultMsg,
+        receivedAt: at.toISOString(),
+        testFlag: receipt.testFlag,
+        instanceId: receipt.instanceId,
+        orderId: receipt.orderId,
+        orderLineId: receipt.orderLineId,
+        expiresAt: epochSeconds(at) + this.auditTtlSeconds,
+      }),
+    ];
+  }
+
+  /**
+   * Runs receipt + domain items as one transaction. A failed nonce condition throws NonceReplayError;
+   * failed domain conditions come back as `ok: false` with the old items DynamoDB returned (if asked).
+   */
+  private async transact(receipt: CallReceipt, ...domain: WriteTransactionImplementation[]) {
+    return this.run([...this.receiptItems(receipt), ...domain], 2);
+  }
+
+  private async transactWithoutReceipt(...domain: WriteTransactionImplementation[]) {
+    return this.run(domain, 0);
+  }
+
+  private async run(items: WriteTransactionImplementation[], domainOffset: number) {
+    try {
+      await executeTransactWrite(...items);
+      return { ok: true as const };
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const reasons = error.CancellationReasons ?? [];
+      const failed = (i: number) => reasons[i]?.Code === 'ConditionalCheckFailed';
+      if (domainOffset > 0 && failed(0)) throw new NonceReplayError();
+      const domainReasons = reasons.slice(domainOffset);
+      if (!domainReasons.some((r) => r.Code === 'ConditionalCheckFailed')) throw error;
+      const failedItems = domainReasons.map((r) =>
+        r.Code === 'ConditionalCheckFailed' && r.Item ? unmarshall(r.Item as Parameters<typeof unmarshall>[0]) : undefined,
+      );
+      return { ok: false as const, failedItems };
+    }
+  }
+
+  private toItem(instance: Instance) {
+    const { buyer, appInfo, provisioningDueAt, ...rest } = instance;
+    const due = instance.status === 'PROVISIONING' && provisioningDueAt;
+    return {
+      ...rest,
+      buyerSealed: buyer ? this.sealer.seal(JSON.stringify(buyer)) : undefined,
+      appInfo: appInfo && {
+        frontEndUrl: appInfo.frontEndUrl,
+        adminUrl: appInfo.adminUrl,
+        userName: appInfo.userName,
+        passwordSealed: appInfo.password === undefined ? undefined : this.sealer.seal(appInfo.password),
+        memo: appInfo.memo,
+      },
+      timer: due ? PROVISION_TIMER : undefined,
+      dueAt: due ? provisioningDueAt : undefined,
+    };
+  }
+
+  private fromItem(item: FormattedItem<Entities['InstanceEntity']>): Instance {
+    const { buyerSealed, appInfo, timer: _timer, dueAt, ...rest } = item;
+    const instance: Instance = { ...rest, provisioningDueAt: dueAt };
+    if (buyerSealed) instance.buyer = JSON.parse(this.sealer.open(buyerSealed)) as BuyerContact;
+    if (appInfo) {
+      const { passwordSealed, ...visible } = appInfo;
+      instance.appInfo = { ...visible, password: passwordSealed ? this.sealer.open(passwordSealed) : undefined };
+    }
+    return instance;
+  }
+}
