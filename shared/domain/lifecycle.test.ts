@@ -11,8 +11,8 @@ const EXPECTED: Record<LifecycleState, Record<LifecycleEvent, string>> = {
   FAILED: { CREATE: 'PROVISIONING', PROVISIONED: 'ACTIVE', PROVISION_FAILED: 'n', RENEW: '3', FREEZE: 'n', UNFREEZE: '3', RELEASE: 'RELEASED', UPGRADE: '3' },
 };
 
-const summary = (state: LifecycleState | undefined, event: LifecycleEvent, provisioned = true): string => {
-  const d = decide(state, event, provisioned);
+const summary = (state: LifecycleState | undefined, event: LifecycleEvent, provisioned = true, debug = false): string => {
+  const d = decide(state, event, { provisioned, debug });
   if (d.kind === 'apply') return d.to;
   if (d.kind === 'noop') return 'n';
   return d.code === '000003' ? '3' : d.code;
@@ -34,6 +34,13 @@ describe('lifecycle state machine', () => {
   it('unfreezing an instance frozen before its tenant existed resumes provisioning', () => {
     expect(summary('FROZEN', 'UNFREEZE', false)).toBe('PROVISIONING');
     expect(summary('FROZEN', 'UNFREEZE', true)).toBe('ACTIVE');
+  });
+
+  it('a debug newInstance on a released debug instance starts its next dial-test cycle; nothing else differs', () => {
+    expect(summary('RELEASED', 'CREATE', true, true)).toBe('PROVISIONING');
+    for (const state of LIFECYCLE_STATES)
+      for (const event of LIFECYCLE_EVENTS)
+        if (!(state === 'RELEASED' && event === 'CREATE')) expect(summary(state, event, true, true)).toBe(EXPECTED[state][event]);
   });
 
   it('every noop and reject explains itself', () => {

@@ -36,12 +36,17 @@ export type Decision =
       /** target instead of `to` when the tenant was never provisioned (UNFREEZE of an instance frozen mid-provisioning) */
       toWhenUnprovisioned?: LifecycleState;
     }
-  | { kind: 'noop'; why: string }
+  | {
+      kind: 'noop';
+      why: string;
+      /** what a console debug call (testFlag=1) on a debug instance does instead */
+      whenDebug?: Decision;
+    }
   | { kind: 'reject'; code: ResultCode; why: string };
 
 const apply = (to: LifecycleState, toWhenUnprovisioned?: LifecycleState): Decision =>
   toWhenUnprovisioned ? { kind: 'apply', to, toWhenUnprovisioned } : { kind: 'apply', to };
-const noop = (why: string): Decision => ({ kind: 'noop', why });
+const noop = (why: string): Extract<Decision, { kind: 'noop' }> => ({ kind: 'noop', why });
 const gone = (why: string): Decision => ({ kind: 'reject', code: ResultCode.INSTANCE_NOT_FOUND, why });
 
 const RELEASED = gone('instance has been released');
@@ -82,7 +87,9 @@ export const TABLE: Readonly<Record<LifecycleState, Readonly<Record<LifecycleEve
     UPGRADE: apply('FROZEN'),
   },
   RELEASED: {
-    CREATE: noop('instance was released; the order line keeps its instance id'),
+    // Dial tests replay the same saved cases (same mock order line) every day, release included: a
+    // debug newInstance on a released debug instance starts its next cycle under the same id.
+    CREATE: { ...noop('instance was released; the order line keeps its instance id'), whenDebug: apply('PROVISIONING') },
     PROVISIONED: noop('instance was released before provisioning finished'),
     PROVISION_FAILED: noop('instance was released'),
     RENEW: RELEASED,
@@ -107,17 +114,22 @@ export const TABLE: Readonly<Record<LifecycleState, Readonly<Record<LifecycleEve
 
 const UNKNOWN = gone('instance not found');
 
-/**
- * Decides what an event does to an instance. `state` undefined = the instance id was never seen.
- * `provisioned` tells whether the tenant exists (app info recorded).
- */
+export interface Facts {
+  /** the tenant exists (app info recorded); default true */
+  provisioned?: boolean;
+  /** a console debug call (testFlag=1) on a debug instance; default false */
+  debug?: boolean;
+}
+
+/** Decides what an event does to an instance. `state` undefined = the instance id was never seen. */
 export function decide(
   state: LifecycleState | undefined,
   event: LifecycleEvent,
-  provisioned = true,
+  { provisioned = true, debug = false }: Facts = {},
 ): Decision & { from?: LifecycleState } {
   if (state === undefined) return UNKNOWN;
-  const cell = TABLE[state][event];
+  let cell = TABLE[state][event];
+  if (cell.kind === 'noop' && debug && cell.whenDebug) cell = cell.whenDebug;
   if (cell.kind !== 'apply') return { ...cell, from: state };
   const to = !provisioned && cell.toWhenUnprovisioned ? cell.toWhenUnprovisioned : cell.to;
   return { kind: 'apply', to, from: state };

@@ -1,0 +1,18 @@
+import { z } from 'zod';
+import { refreshInstance as refresh } from '#shared/domain/instanceCallbacks';
+import { defineCallback, fields } from '#shared/http/callback';
+
+/** Update instance: trial to paid, renewal, renewal-period unsubscription, renewal change (spec 3.3). */
+export const refreshInstance = defineCallback({
+  activity: 'refreshInstance',
+  schema: z.object({
+    instanceId: fields.id(),
+    orderId: fields.id(),
+    orderLineId: fields.id(),
+    scene: z.enum(['TRIAL_TO_FORMAL', 'RENEWAL', 'UNSUBSCRIBE_RENEWAL_PERIOD', 'RENEWAL_CHANGE']),
+    expireTime: z.string().regex(/^\d{14}(\d{3})?$/, 'must be yyyyMMddHHmmss or yyyyMMddHHmmssSSS'),
+    productId: fields.id().optional(),
+    testFlag: fields.testFlag,
+  }),
+  run: (svc, call, body) => refresh(svc, call, body),
+});

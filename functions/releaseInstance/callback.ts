@@ -1,0 +1,15 @@
+import { z } from 'zod';
+import { releaseInstance as release } from '#shared/domain/instanceCallbacks';
+import { defineCallback, fields } from '#shared/http/callback';
+
+/** Release instance (spec 3.5); orderId / orderLineId only when an unsubscription caused it. */
+export const releaseInstance = defineCallback({
+  activity: 'releaseInstance',
+  schema: z.object({
+    instanceId: fields.id(),
+    orderId: fields.id().optional(),
+    orderLineId: fields.id().optional(),
+    testFlag: fields.testFlag,
+  }),
+  run: (svc, call, { instanceId, orderId, orderLineId }) => release(svc, call, { instanceId, orderId, orderLineId }),
+});

@@ -1,0 +1,63 @@
+/**
+ * Service settings from the environment (README "Configuration"). Secrets are not here: see
+ * shared/secrets.ts.
+ */
+export interface Settings {
+  /** `local` for npm start / invoke local / tests: enables the local secret defaults */
+  stage: string;
+  tableName: string;
+  /** DynamoDB Local endpoint; unset in the cloud */
+  dynamodbEndpoint?: string;
+  /** open-API base URLs, primary first (KOOGALLERY_API_URL, comma-separated) */
+  marketplaceUrls: string[];
+  openApiTimeoutMs: number;
+  /** front-end URL template of the built-in provisioner ({instanceId}, {customerName}) */
+  frontEndUrl: string;
+  adminUrl?: string;
+  provisionBudgetMs: number;
+  resumeBudgetMs: number;
+  provisionRetryDelayMs: number;
+  maxProvisionAttempts: number;
+  timestampWindowMs: number;
+  maxBodyBytes: number;
+  auditTtlDays: number;
+  /** SSM SecureString (JSON) holding the secrets in the cloud; unset = environment variables */
+  secretsParameter?: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const int = (env: NodeJS.ProcessEnv, name: string, fallback: number) => {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new ConfigError(`${name} must be a non-negative integer`);
+  return value;
+};
+
+const list = (raw: string | undefined) => (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const tableName = env.TABLE_NAME || 'koogallery-local';
+  return {
+    stage: env.STAGE || 'local',
+    tableName,
+    dynamodbEndpoint: env.DYNAMODB_ENDPOINT || undefined,
+    marketplaceUrls: list(env.KOOGALLERY_API_URL).length
+      ? list(env.KOOGALLERY_API_URL)
+      : ['https://mkt.myhuaweicloud.com', 'https://mkt.myhuaweicloud.cn'],
+    openApiTimeoutMs: int(env, 'OPEN_API_TIMEOUT_MS', 2000),
+    frontEndUrl: env.PRODUCT_FRONTEND_URL || 'https://app.example.com/t/{instanceId}',
+    adminUrl: env.PRODUCT_ADMIN_URL || undefined,
+    provisionBudgetMs: int(env, 'PROVISION_BUDGET_MS', 2000),
+    resumeBudgetMs: int(env, 'RESUME_BUDGET_MS', 20_000),
+    provisionRetryDelayMs: int(env, 'PROVISION_RETRY_DELAY_MS', 60_000),
+    maxProvisionAttempts: int(env, 'MAX_PROVISION_ATTEMPTS', 10),
+    timestampWindowMs: int(env, 'TIMESTAMP_WINDOW_MS', 60_000),
+    maxBodyBytes: int(env, 'MAX_BODY_BYTES', 64 * 1024),
+    auditTtlDays: int(env, 'AUDIT_TTL_DAYS', 90),
+    secretsParameter: env.SECRETS_PARAMETER || undefined,
+  };
+}

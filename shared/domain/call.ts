@@ -1,0 +1,53 @@
+/** What every domain operation receives: who is calling and the services it may use. */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { MarketplaceClient } from '#shared/openapi/client';
+import type { ResultCode } from '#shared/protocol/resultCodes';
+import type { Provisioner } from '#shared/provisioning/provisioner';
+import type { CallReceipt, Store } from '#shared/storage/store';
+
+export interface Services {
+  store: Store;
+  marketplace: MarketplaceClient;
+  /** the product's provisioner (production calls) */
+  provisioner: Provisioner;
+  /** the built-in one, used for console debug calls (testFlag=1) so they never reach the product */
+  debugProvisioner: Provisioner;
+  logger: Logger;
+  settings: DomainSettings;
+}
+
+export interface DomainSettings {
+  /** how long newInstance waits for the provisioner before answering 000004 (ms) */
+  provisionBudgetMs: number;
+  /** how long the resume job lets one provisioning attempt run (ms) */
+  resumeBudgetMs: number;
+  /** delay before an unfinished provisioning is picked up again (ms) */
+  provisionRetryDelayMs: number;
+  /** attempts before an instance is marked FAILED */
+  maxProvisionAttempts: number;
+}
+
+/** One verified inbound call. */
+export interface Call {
+  activity: string;
+  nonce: string;
+  receivedAt: Date;
+  testFlag: boolean;
+}
+
+/** The JSON body answered to the marketplace. */
+export type Reply = { resultCode: ResultCode; resultMsg: string } & Record<string, unknown>;
+
+export const receiptOf = (
+  call: Call,
+  reply: Reply,
+  subject: Pick<CallReceipt, 'instanceId' | 'orderId' | 'orderLineId'> = {},
+): CallReceipt => ({
+  nonce: call.nonce,
+  receivedAt: call.receivedAt,
+  activity: call.activity,
+  testFlag: call.testFlag,
+  resultCode: reply.resultCode,
+  resultMsg: reply.resultMsg,
+  ...subject,
+});

@@ -1,0 +1,24 @@
+/**
+ * A production-interface callback: the activity it answers, the schema of its body and the one domain
+ * function it calls. Each lives in functions/<activity>/callback.ts; the produce route and the
+ * callback's own Lambda both serve it through createProduceHandler.
+ */
+import { z } from 'zod';
+import type { Call, Reply, Services } from '#shared/domain/call';
+
+export interface Callback<S extends z.ZodType = z.ZodType> {
+  activity: string;
+  schema: S;
+  run(services: Services, call: Call, body: z.infer<S>): Promise<Reply>;
+}
+
+export const defineCallback = <S extends z.ZodType>(callback: Callback<S>): Callback => callback as unknown as Callback;
+
+/** Field rules shared by the V2 bodies (lengths from spec 3.x; unknown fields are ignored). */
+export const fields = {
+  id: (max = 64) => z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`),
+  /** "1" = console debug call; production omits it or sends "0" (spec 3.0) */
+  testFlag: z.union([z.string().max(2), z.number().int()]).optional(),
+};
+
+export const isDebug = (testFlag: unknown) => testFlag === '1' || testFlag === 1;

@@ -1,0 +1,63 @@
+/**
+ * middy middleware: turns the domain Reply into the marketplace's HTTP answer (always 200, JSON,
+ * Body-Sign header, spec 2.4) and every error into a result code — never a 5xx or a stack trace.
+ */
+import type { MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { Reply } from '#shared/domain/call';
+import { ConcurrencyError, errorName } from '#shared/domain/instances';
+import { OpenApiError } from '#shared/openapi/client';
+import { ResultCode } from '#shared/protocol/resultCodes';
+import { bodySignHeader } from '#shared/protocol/signature';
+import { getRuntime, logger } from '#shared/runtime';
+import { NonceReplayError } from '#shared/storage/store';
+import { MarketplaceError } from './errors.ts';
+
+/** JSON with every non-ASCII character as a \uXXXX escape (Huawei asks this of `memo`; valid JSON for all). */
+export function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+export function replyForError(error: unknown): Reply {
+  if (error instanceof MarketplaceError) return { resultCode: error.resultCode, resultMsg: error.message };
+  if (error instanceof NonceReplayError) return { resultCode: ResultCode.AUTH_FAILED, resultMsg: 'nonce already used' };
+  if (error instanceof OpenApiError)
+    return { resultCode: ResultCode.INTERNAL_ERROR, resultMsg: 'marketplace open API unavailable; please retry' };
+  if (error instanceof ConcurrencyError)
+    return { resultCode: ResultCode.INTERNAL_ERROR, resultMsg: 'concurrent update; please retry' };
+  return { resultCode: ResultCode.INTERNAL_ERROR, resultMsg: 'internal error; please retry' };
+}
+
+async function signingKey(): Promise<string | undefined> {
+  try {
+    return (await getRuntime()).secrets.accessKeys[0];
+  } catch {
+    return undefined; // configuration broken: answer unsigned rather than not at all
+  }
+}
+
+async function toHttp(reply: Reply): Promise<APIGatewayProxyResult> {
+  const body = asciiJson(reply);
+  const key = await signingKey();
+  return {
+    statusCode: 200,
+    headers: { 'Content-Type': 'application/json;charset=UTF-8', ...(key ? { 'Body-Sign': bodySignHeader(key, body) } : {}) },
+    body,
+  };
+}
+
+export function marketplaceResponse(): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
+  return {
+    after: async (request) => {
+      const reply = request.response as unknown as Reply;
+      logger.info('answered', { resultCode: reply.resultCode });
+      request.response = await toHttp(reply);
+    },
+    onError: async (request) => {
+      const reply = replyForError(request.error);
+      const level = reply.resultCode === ResultCode.INTERNAL_ERROR ? 'error' : 'warn';
+      logger[level]('refused', { resultCode: reply.resultCode, error: errorName(request.error) });
+      request.response = await toHttp(reply);
+    },
+  };
+}

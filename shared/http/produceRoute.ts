@@ -1,0 +1,61 @@
+/**
+ * The V2 production URL (`POST /produce`): verifies the request once, then hands it to the callback
+ * named by `activity` in the same process. A callback's own Lambda is the same handler with one
+ * callback (functions/<activity>/handler.ts).
+ */
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { APIGatewayProxyResult } from 'aws-lambda';
+import type { Reply } from '#shared/domain/call';
+import { receiptOf } from '#shared/domain/call';
+import { ResultCode } from '#shared/protocol/resultCodes';
+import { getRuntime, logger } from '#shared/runtime';
+import { isDebug, type Callback } from './callback.ts';
+import { marketplaceResponse } from './marketplaceResponse.ts';
+import { verifySignature, type SignedEvent, type VerifiedRequest } from './verifySignature.ts';
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const text = (v: unknown) => (typeof v === 'string' && v.length <= 64 ? v : undefined);
+
+export function createProduceHandler(callbacks: readonly Callback[]) {
+  const byActivity = new Map(callbacks.map((c) => [c.activity, c]));
+
+  async function dispatch(verified: VerifiedRequest): Promise<Reply> {
+    const { services } = await getRuntime();
+    let body: unknown;
+    try {
+      body = JSON.parse(verified.rawBody);
+    } catch {
+      body = undefined;
+    }
+    const activity = isRecord(body) && typeof body.activity === 'string' ? body.activity.slice(0, 32) : '(none)';
+    logger.appendKeys({ activity });
+    const call = { activity, nonce: verified.nonce, receivedAt: verified.receivedAt, testFlag: isRecord(body) && isDebug(body.testFlag) };
+
+    const refuse = async (resultMsg: string): Promise<Reply> => {
+      const reply: Reply = { resultCode: ResultCode.INVALID_PARAMETER, resultMsg };
+      const ids = isRecord(body) ? { instanceId: text(body.instanceId), orderId: text(body.orderId), orderLineId: text(body.orderLineId) } : {};
+      await services.store.recordCall(receiptOf(call, reply, ids));
+      return reply;
+    };
+
+    if (!isRecord(body)) return refuse('request body must be a JSON object');
+    const callback = byActivity.get(activity);
+    if (!callback) return refuse(activity === '(none)' ? 'activity is missing' : `unsupported activity ${activity}`);
+    const parsed = callback.schema.safeParse(body);
+    if (!parsed.success)
+      return refuse(
+        parsed.error.issues
+          .slice(0, 3)
+          .map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`)
+          .join('; '),
+      );
+    return callback.run(services, call, parsed.data);
+  }
+
+  return middy<SignedEvent, APIGatewayProxyResult>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(marketplaceResponse())
+    .use(verifySignature())
+    .handler(async (event) => dispatch(event.verified!) as unknown as APIGatewayProxyResult);
+}

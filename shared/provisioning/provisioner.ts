@@ -1,0 +1,53 @@
+/**
+ * The provisioner port: where the merchant's own product creates, changes and deletes tenants.
+ *
+ * Contract (README "Plugging in your product"):
+ * - `provision` creates the tenant of one order line and returns how the buyer reaches it. It must be
+ *   idempotent per order line (`orderId` + `orderLineId`): the marketplace resends newInstance, and a
+ *   provisioning that outlived the 5 s answer budget is resumed by the `resumeProvisioning` job, so the
+ *   same order line may be provisioned more than once and must yield the same tenant.
+ * - Throw `ProvisioningError` with a marketplace result code (000100–000107) for a refusal the buyer
+ *   should see (e.g. 000106 sold out); `permanent: true` stops further attempts. Any other error is
+ *   treated as transient and retried.
+ * - `onLifecycle` is told of every committed change (renewed, frozen, unfrozen, upgraded, released…)
+ *   after it is stored; it must be idempotent too. A failure there is logged and does not change the
+ *   answer to the marketplace (the state is already recorded).
+ */
+import type { OrderInfo, OrderLine } from '#shared/openapi/order';
+import type { ResultCode } from '#shared/protocol/resultCodes';
+import type { AppInfo, Instance } from '#shared/domain/instance';
+import type { LifecycleEvent, LifecycleState } from '#shared/domain/lifecycle';
+
+export interface ProvisionRequest {
+  instanceId: string;
+  orderId: string;
+  orderLineId: string;
+  order: OrderInfo;
+  line: OrderLine;
+  /** console debug call: create nothing real */
+  testFlag: boolean;
+  /** 1 for the first attempt */
+  attempt: number;
+}
+
+export interface LifecycleChange {
+  event: LifecycleEvent;
+  from: LifecycleState;
+  instance: Instance;
+}
+
+export interface Provisioner {
+  provision(request: ProvisionRequest, signal: AbortSignal): Promise<AppInfo>;
+  onLifecycle?(change: LifecycleChange): Promise<void>;
+}
+
+export class ProvisioningError extends Error {
+  override readonly name = 'ProvisioningError';
+  constructor(
+    message: string,
+    readonly code: ResultCode,
+    readonly permanent = false,
+  ) {
+    super(message);
+  }
+}

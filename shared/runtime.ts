@@ -1,0 +1,72 @@
+/**
+ * The composition root: builds the services once per Lambda container (or test module) from settings
+ * and secrets. Handlers call getRuntime(); nothing else constructs clients.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { loadSettings, type Settings } from './config.ts';
+import { createSealer } from './crypto/sealer.ts';
+import type { Services } from './domain/call.ts';
+import { createMarketplaceClient } from './openapi/client.ts';
+import { createProductProvisioner } from './product/provisioner.ts';
+import { createDefaultProvisioner } from './provisioning/defaultProvisioner.ts';
+import { loadSecrets, type Secrets } from './secrets.ts';
+import { Store } from './storage/store.ts';
+
+export interface Runtime {
+  settings: Settings;
+  secrets: Secrets;
+  services: Services;
+}
+
+export const logger = new Logger({ serviceName: 'koogallery-merchant' });
+
+let runtime: Promise<Runtime> | undefined;
+
+export function getRuntime(): Promise<Runtime> {
+  runtime ??= build().catch((error: unknown) => {
+    runtime = undefined; // let the next invocation try again (e.g. SSM briefly unavailable)
+    throw error;
+  });
+  return runtime;
+}
+
+async function build(): Promise<Runtime> {
+  const settings = loadSettings();
+  const secrets = await loadSecrets(settings);
+  const dynamo = new DynamoDBClient(
+    settings.dynamodbEndpoint
+      ? {
+          endpoint: settings.dynamodbEndpoint,
+          region: process.env.AWS_REGION || 'localhost',
+          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+        }
+      : {},
+  );
+  const documentClient = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+  const services: Services = {
+    store: new Store({
+      documentClient,
+      tableName: settings.tableName,
+      sealer: createSealer(secrets.dataKeys),
+      auditTtlDays: settings.auditTtlDays,
+    }),
+    marketplace: createMarketplaceClient({
+      baseUrls: settings.marketplaceUrls,
+      ak: secrets.ak,
+      sk: secrets.sk,
+      timeoutMs: settings.openApiTimeoutMs,
+    }),
+    provisioner: createProductProvisioner(settings),
+    debugProvisioner: createDefaultProvisioner({ frontEndUrl: settings.frontEndUrl, adminUrl: settings.adminUrl }),
+    logger,
+    settings: {
+      provisionBudgetMs: settings.provisionBudgetMs,
+      resumeBudgetMs: settings.resumeBudgetMs,
+      provisionRetryDelayMs: settings.provisionRetryDelayMs,
+      maxProvisionAttempts: settings.maxProvisionAttempts,
+    },
+  };
+  return { settings, secrets, services };
+}

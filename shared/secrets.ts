@@ -1,0 +1,64 @@
+/**
+ * The marketplace keys and the data key. In the cloud they are one SSM SecureString parameter (JSON,
+ * named by SECRETS_PARAMETER), read and cached by Powertools Parameters; locally they are environment
+ * variables, with fixed development defaults on the `local` stage only.
+ *
+ * Key rotation: `accessKeys` and `dataKeys` are lists. Put the new key first and keep the old one
+ * until the change-over is finished: requests signed with either key verify; responses and new
+ * ciphertexts use the first.
+ */
+import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
+import { ConfigError, type Settings } from './config.ts';
+
+export interface Secrets {
+  /** V2 access keys bound to the basic interfaces (request signature, Body-Sign) */
+  accessKeys: string[];
+  /** Huawei Cloud AK/SK for the open APIs */
+  ak: string;
+  sk: string;
+  /** data keys sealing credentials and personal data at rest */
+  dataKeys: string[];
+}
+
+export const LOCAL_DEFAULTS = {
+  KOOGALLERY_ACCESS_KEY: 'local-access-key',
+  KOOGALLERY_AK: 'local-ak',
+  KOOGALLERY_SK: 'local-sk',
+  KOOGALLERY_DATA_KEY: 'local-data-key',
+} as const;
+
+const list = (raw: string | undefined) => (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+
+export async function loadSecrets(settings: Settings, env: NodeJS.ProcessEnv = process.env): Promise<Secrets> {
+  if (settings.secretsParameter) {
+    const value = await getParameter<Partial<Secrets>>(settings.secretsParameter, {
+      decrypt: true,
+      transform: 'json',
+      maxAge: 300,
+    });
+    return validate(value ?? {}, `SSM parameter ${settings.secretsParameter}`);
+  }
+  const read = (name: keyof typeof LOCAL_DEFAULTS) =>
+    env[name] || (settings.stage === 'local' ? LOCAL_DEFAULTS[name] : undefined);
+  return validate(
+    {
+      accessKeys: list(read('KOOGALLERY_ACCESS_KEY')),
+      ak: read('KOOGALLERY_AK'),
+      sk: read('KOOGALLERY_SK'),
+      dataKeys: list(read('KOOGALLERY_DATA_KEY')),
+    },
+    'environment',
+  );
+}
+
+function validate(value: Partial<Secrets>, source: string): Secrets {
+  const { accessKeys, ak, sk, dataKeys } = value;
+  const missing = [
+    !accessKeys?.length && 'accessKeys (KOOGALLERY_ACCESS_KEY)',
+    !ak && 'ak (KOOGALLERY_AK)',
+    !sk && 'sk (KOOGALLERY_SK)',
+    !dataKeys?.length && 'dataKeys (KOOGALLERY_DATA_KEY)',
+  ].filter(Boolean);
+  if (missing.length) throw new ConfigError(`missing secrets in ${source}: ${missing.join(', ')}`);
+  return { accessKeys: accessKeys!, ak: ak!, sk: sk!, dataKeys: dataKeys! };
+}
