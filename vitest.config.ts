@@ -5,7 +5,7 @@ export default defineConfig({
     include: ['functions/**/*.test.ts', 'shared/**/*.test.ts', 'infra/**/*.test.ts', 'scripts/**/*.test.ts'],
     // One DynamoDB Local (in memory) for the whole run; every test file creates its own table.
     globalSetup: ['shared/testing/globalSetup.ts'],
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', POWERTOOLS_LOG_LEVEL: 'SILENT' },
     testTimeout: 20_000,
     hookTimeout: 60_000,
   },

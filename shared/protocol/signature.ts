@@ -41,13 +41,12 @@ function serialize(value: unknown): string {
  * precision; Huawei's Java verifier may render them differently. The raw body is always tried first.
  */
 export function canonicalJson(body: string): string | undefined {
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(body);
+    return serialize(JSON.parse(body));
   } catch {
+    // not JSON, or nested deeper than the stack allows (hostile input): no canonical form
     return undefined;
   }
-  return serialize(parsed);
 }
 
 export type V2Failure = 'missing' | 'timestamp' | 'signature';
@@ -92,17 +91,16 @@ export function verifyV2Request(input: {
     return { ok: false, reason: 'timestamp', message: `timestamp outside the ${windowMs / 1000} s window` };
   }
   const received = Buffer.from(signature.toLowerCase());
+  const matches = (payload: string): number =>
+    input.accessKeys.findIndex(
+      (key) => key !== '' && timingSafeEqual(Buffer.from(signV2Request(key, nonce, timestamp, payload)), received),
+    );
+  const rawKey = matches(rawBody);
+  if (rawKey >= 0) return { ok: true, form: 'raw', keyIndex: rawKey, timestampMs };
+  // the canonical form is only computed when the raw body did not verify (the usual case never needs it)
   const canonical = canonicalJson(rawBody);
-  const forms: Array<['raw' | 'canonical', string]> = [['raw', rawBody]];
-  if (canonical !== undefined && canonical !== rawBody) forms.push(['canonical', canonical]);
-  for (const [keyIndex, key] of input.accessKeys.entries()) {
-    if (key === '') continue;
-    for (const [form, payload] of forms) {
-      if (timingSafeEqual(Buffer.from(signV2Request(key, nonce, timestamp, payload)), received)) {
-        return { ok: true, form, keyIndex, timestampMs };
-      }
-    }
-  }
+  const canonicalKey = canonical !== undefined && canonical !== rawBody ? matches(canonical) : -1;
+  if (canonicalKey >= 0) return { ok: true, form: 'canonical', keyIndex: canonicalKey, timestampMs };
   return { ok: false, reason: 'signature', message: 'signature mismatch' };
 }
 
