@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { createInstance } from '#shared/domain/instances';
 import { defineCallback, fields } from '#shared/http/callback';
 

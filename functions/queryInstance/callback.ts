@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { queryInstances } from '#shared/domain/instances';
 import { defineCallback, fields } from '#shared/http/callback';
 

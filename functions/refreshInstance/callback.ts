@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { refreshInstance as refresh } from '#shared/domain/instanceCallbacks';
 import { defineCallback, fields } from '#shared/http/callback';
 

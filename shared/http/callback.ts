@@ -3,7 +3,7 @@
  * function it calls. Each lives in functions/<activity>/callback.ts; the produce route and the
  * callback's own Lambda both serve it through createProduceHandler.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Call, Reply, Services } from '#shared/domain/call';
 
 export interface Callback<S extends z.ZodType = z.ZodType> {

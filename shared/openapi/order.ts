@@ -7,7 +7,7 @@
  * instead of rejecting the whole order. Only the fields we cannot act without are required:
  * `orderId`, `orderType`, `orderLine[].orderLineId` and `orderLine[].chargingMode`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** `T` accepted as `null`, absent or a valid value; parses to `T | undefined`. */
 const optional = <T extends z.ZodType>(schema: T) =>

@@ -10,7 +10,15 @@
  * | Nonce        | NONCE#<nonce>                   | NONCE                    | TTL                                      |
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { any, boolean, Entity, item, list, map, number, string, Table } from 'dynamodb-toolbox';
+import { Entity } from 'dynamodb-toolbox/entity';
+import { any } from 'dynamodb-toolbox/schema/any';
+import { boolean } from 'dynamodb-toolbox/schema/boolean';
+import { item } from 'dynamodb-toolbox/schema/item';
+import { list } from 'dynamodb-toolbox/schema/list';
+import { map } from 'dynamodb-toolbox/schema/map';
+import { number } from 'dynamodb-toolbox/schema/number';
+import { string } from 'dynamodb-toolbox/schema/string';
+import { Table } from 'dynamodb-toolbox/table';
 
 export const instancePk = (instanceId: string) => `INSTANCE#${instanceId}`;
 export const orderPk = (orderId: string, orderLineId: string) => `ORDER#${orderId}#${orderLineId}`;

@@ -8,17 +8,18 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+// subpath imports keep the bundle to what is used
+import type { FormattedItem } from 'dynamodb-toolbox/entity';
+import { BatchGetRequest } from 'dynamodb-toolbox/entity/actions/batchGet';
+import { GetItemCommand } from 'dynamodb-toolbox/entity/actions/get';
+import { PutTransaction } from 'dynamodb-toolbox/entity/actions/transactPut';
 import {
-  BatchGetCommand,
-  BatchGetRequest,
-  executeBatchGet,
-  executeTransactWrite,
-  GetItemCommand,
-  PutTransaction,
-  QueryCommand,
-  type FormattedItem,
-} from 'dynamodb-toolbox';
-import type { ExecuteTransactWriteInput, ExecuteTransactWriteOptions } from 'dynamodb-toolbox/entity/actions/transactWrite';
+  execute as executeTransactWrite,
+  type ExecuteTransactWriteInput,
+  type ExecuteTransactWriteOptions,
+} from 'dynamodb-toolbox/entity/actions/transactWrite';
+import { BatchGetCommand, execute as executeBatchGet } from 'dynamodb-toolbox/table/actions/batchGet';
+import { QueryCommand } from 'dynamodb-toolbox/table/actions/query';
 import type { Sealer } from '../crypto/sealer.ts';
 import type { BuyerContact, Instance } from '../domain/instance.ts';
 import { createEntities, createTable, instancePk, orderPk, PROVISION_TIMER, type Entities } from './entities.ts';
