@@ -1,0 +1,82 @@
+/**
+ * `npm start`: the whole service on this machine, in the foreground.
+ *   - AWS DynamoDB Local on 127.0.0.1:$DYNAMODB_PORT (8000), data kept in .dynamodb/, table created if missing
+ *   - the local marketplace (query-order open API, AK/SK checked) on 127.0.0.1:$MARKETPLACE_PORT (4010),
+ *     unless KOOGALLERY_API_URL points at another one
+ *   - the API through serverless-offline on http://127.0.0.1:$PORT (3000), no stage prefix
+ *   - the scheduled functions on their schedules (serverless-offline runs `schedule` events)
+ * Ctrl-C stops all of it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { LOCAL_DEFAULTS } from '../../shared/secrets.ts';
+import { ensureTable, localClient, startDynamoLocal } from './dynamodb.ts';
+import { startLocalMarketplace, type LocalMarketplace } from './marketplace.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const env = process.env;
+const port = Number(env.PORT || 3000);
+const lambdaPort = Number(env.LAMBDA_PORT || 3002);
+const dynamoPort = Number(env.DYNAMODB_PORT || 8000);
+const marketplacePort = Number(env.MARKETPLACE_PORT || 4010);
+const tableName = 'koogallery-local';
+
+const log = (message: string) => console.log(`[local] ${message}`);
+
+async function main() {
+  const dbPath = `${root}.dynamodb`;
+  mkdirSync(dbPath, { recursive: true });
+  const dynamo = await startDynamoLocal({ port: dynamoPort, dbPath });
+  log(`DynamoDB Local on ${dynamo.endpoint} (data in .dynamodb/)`);
+  const table = await ensureTable(localClient(dynamo.endpoint), tableName);
+  log(`table ${tableName} ${table}`);
+
+  let marketplace: LocalMarketplace | undefined;
+  let apiUrl = env.KOOGALLERY_API_URL;
+  if (!apiUrl) {
+    marketplace = await startLocalMarketplace({
+      port: marketplacePort,
+      credentials: { [env.KOOGALLERY_AK || LOCAL_DEFAULTS.KOOGALLERY_AK]: env.KOOGALLERY_SK || LOCAL_DEFAULTS.KOOGALLERY_SK },
+    });
+    apiUrl = marketplace.url;
+    log(`local marketplace on ${apiUrl} (mock orders MOCKPERIODYEARNEW … MOCKMONTYCHANGE; POST /__local/orders to add one)`);
+  } else log(`open APIs at ${apiUrl}`);
+
+  const childEnv = {
+    ...env,
+    DYNAMODB_ENDPOINT: dynamo.endpoint,
+    KOOGALLERY_API_URL: apiUrl,
+    PORT: String(port),
+    LAMBDA_PORT: String(lambdaPort),
+    // DynamoDB Local and serverless-offline accept any credentials; never use real ones here
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_REGION: env.AWS_REGION || 'ap-southeast-1',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  const offline: ChildProcess = spawn(`${root}node_modules/.bin/serverless`, ['offline', 'start', '--stage', 'local'], {
+    cwd: root,
+    env: childEnv,
+    stdio: 'inherit',
+  });
+  log(`API on http://127.0.0.1:${port}/produce (V2 access key "${env.KOOGALLERY_ACCESS_KEY || LOCAL_DEFAULTS.KOOGALLERY_ACCESS_KEY}")`);
+
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    log('stopping…');
+    offline.kill('SIGINT');
+    await Promise.all([dynamo.stop(), marketplace?.close()]);
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+  offline.on('exit', (code) => void stop(code ?? 1));
+}
+
+main().catch((error: unknown) => {
+  console.error('[local] could not start:', error instanceof Error ? error.message : error);
+  process.exit(1);
+});
