@@ -1,0 +1,149 @@
+/**
+ * Provisioning slower than the answer budget: newInstance answers 000004, the tenant is finished in
+ * the background or by the scheduled job (clock moved through the event's `time`), and a refusal by
+ * the product never leaves anything half-written.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { AppInfo } from '#shared/domain/instance';
+import { ResultCode } from '#shared/protocol/resultCodes';
+import { ProvisioningError, type ProvisionRequest } from '#shared/provisioning/provisioner';
+import { getRuntime } from '#shared/runtime';
+import { freshOrder, invoke, signedEvent, startHarness, type Harness } from '#shared/testing/harness';
+import { handler as produce } from '../produce/handler.ts';
+import { handler } from './handler.ts';
+
+/** The product's provisioner, scripted per test: each call takes the next behaviour. */
+const script: Array<'hang' | 'slow' | 'ok' | 'sold-out' | 'crash'> = [];
+const calls: ProvisionRequest[] = [];
+vi.mock('#shared/product/provisioner', () => ({
+  createProductProvisioner: () => ({
+    provision: async (request: ProvisionRequest): Promise<AppInfo> => {
+      calls.push(request);
+      const app = { frontEndUrl: `https://product.example/${request.orderLineId}`, userName: 'admin', password: 'pw' };
+      switch (script.shift() ?? 'ok') {
+        case 'hang':
+          return new Promise<AppInfo>(() => undefined);
+        case 'slow':
+          return new Promise<AppInfo>((resolve) => setTimeout(() => resolve(app), 150));
+        case 'sold-out':
+          throw new ProvisioningError('sold out', ResultCode.SOLD_OUT, true);
+        case 'crash':
+          throw new Error('product API down');
+        default:
+          return app;
+      }
+    },
+  }),
+}));
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ PROVISION_BUDGET_MS: '50', RESUME_BUDGET_MS: '500', PROVISION_RETRY_DELAY_MS: '60000', MAX_PROVISION_ATTEMPTS: '3' });
+});
+afterAll(() => h.close());
+beforeEach(() => {
+  script.length = 0;
+  calls.length = 0;
+});
+
+const call = (body: Record<string, unknown>) => invoke(produce, signedEvent(body));
+const store = async () => (await getRuntime()).services.store;
+const runJob = (time: Date) =>
+  handler({ 'detail-type': 'Scheduled Event', source: 'aws.events', time: time.toISOString() } as never, { getRemainingTimeInMillis: () => 60_000 } as never) as Promise<{
+    due: number;
+    completed: number;
+    failed: number;
+    skipped: number;
+  }>;
+
+async function order() {
+  const o = freshOrder();
+  h.marketplace.registerOrder(o);
+  return { orderId: o.orderId, orderLineId: o.orderLine[0]!.orderLineId };
+}
+
+describe('slow provisioning', () => {
+  it('answers 000004, finishes in the background, then queryInstance returns the app info', async () => {
+    script.push('slow');
+    const ids = await order();
+    const create = await call({ activity: 'newInstance', businessId: randomUUID(), ...ids });
+    expect(create.json.resultCode).toBe('000004');
+    const instanceId = create.json.instanceId!;
+    expect((await call({ activity: 'queryInstance', instanceId })).json.resultCode).toBe('000004');
+    await vi.waitFor(async () => expect((await (await store()).getInstance(instanceId))?.status).toBe('ACTIVE'), { timeout: 3000 });
+    const query = await call({ activity: 'queryInstance', instanceId });
+    expect(query.json.resultCode).toBe('000000');
+    expect(query.json.info![0]!.appInfo).toMatchObject({ frontEndUrl: `https://product.example/${ids.orderLineId}`, password: 'pw' });
+  });
+
+  it('a provisioning whose process died is resumed by the scheduled job once it is due, not before', async () => {
+    script.push('hang', 'ok');
+    const ids = await order();
+    const create = await call({ activity: 'newInstance', businessId: randomUUID(), ...ids });
+    expect(create.json.resultCode).toBe('000004');
+    const instanceId = create.json.instanceId!;
+    // a resend within the retry delay answers 000004 with the same id and starts nothing new
+    const resend = await call({ activity: 'newInstance', businessId: randomUUID(), ...ids });
+    expect(resend.json).toMatchObject({ resultCode: '000004', instanceId });
+    expect(calls).toHaveLength(1);
+
+    const early = await runJob(new Date(Date.now() + 10_000));
+    expect((await (await store()).getInstance(instanceId))?.status).toBe('PROVISIONING');
+    expect(early.completed).toBe(0);
+
+    const later = await runJob(new Date(Date.now() + 120_000));
+    expect(later.completed).toBeGreaterThanOrEqual(1);
+    const done = await (await store()).getInstance(instanceId);
+    expect(done).toMatchObject({ status: 'ACTIVE', provisioningAttempts: 2 });
+    expect(done?.provisioningDueAt).toBeUndefined();
+    expect(calls.map((c) => c.attempt)).toEqual([1, 2]);
+    expect((await call({ activity: 'queryInstance', instanceId })).json.resultCode).toBe('000000');
+    // nothing left due: the next run finds no work
+    expect((await (await store()).dueProvisioning(new Date(Date.now() + 600_000))).includes(instanceId)).toBe(false);
+  });
+
+  it('a marketplace resend after the retry delay resumes a stalled provisioning itself', async () => {
+    script.push('hang', 'ok');
+    const ids = await order();
+    const instanceId = (await call({ activity: 'newInstance', businessId: randomUUID(), ...ids })).json.instanceId!;
+    const instance = (await (await store()).getInstance(instanceId))!;
+    // pretend the retry delay passed
+    await (await store()).saveInstance({ ...instance, provisioningDueAt: new Date(Date.now() - 1000).toISOString() }, instance.version);
+    const resend = await call({ activity: 'newInstance', businessId: randomUUID(), ...ids });
+    expect(resend.json).toMatchObject({ resultCode: '000004', instanceId });
+    await vi.waitFor(async () => expect((await (await store()).getInstance(instanceId))?.status).toBe('ACTIVE'));
+  });
+
+  it('a refusal by the product answers its result code and writes no instance', async () => {
+    script.push('sold-out');
+    const ids = await order();
+    const businessId = randomUUID();
+    const create = await call({ activity: 'newInstance', businessId, ...ids });
+    expect(create.json).toMatchObject({ resultCode: '000106', resultMsg: 'sold out' });
+    expect(await (await store()).getInstance(businessId)).toBeUndefined();
+    expect(await (await store()).findInstanceIdByOrderLine(ids.orderId, ids.orderLineId)).toBeUndefined();
+  });
+
+  it('an unexpected product error answers 000005 with nothing written; attempts are bounded in the job', async () => {
+    script.push('crash');
+    const ids = await order();
+    const businessId = randomUUID();
+    expect((await call({ activity: 'newInstance', businessId, ...ids })).json.resultCode).toBe('000005');
+    expect(await (await store()).getInstance(businessId)).toBeUndefined();
+
+    // MAX_PROVISION_ATTEMPTS=3: the first attempt hangs, the job's two attempts crash, then it gives up
+    script.push('hang', 'crash', 'crash');
+    const instanceId = (await call({ activity: 'newInstance', businessId: randomUUID(), ...ids })).json.instanceId!;
+    let clock = Date.now();
+    for (let i = 0; i < 3; i++) await runJob(new Date((clock += 120_000)));
+    const failed = await (await store()).getInstance(instanceId);
+    expect(failed).toMatchObject({ status: 'FAILED', provisioningAttempts: 3 });
+    expect(script).toHaveLength(0);
+    expect((await call({ activity: 'queryInstance', instanceId })).json.resultCode).toBe('000005');
+    // the marketplace's next newInstance retries provisioning from FAILED
+    script.push('ok');
+    expect((await call({ activity: 'newInstance', businessId: randomUUID(), ...ids })).json).toMatchObject({ resultCode: '000004', instanceId });
+    await vi.waitFor(async () => expect((await (await store()).getInstance(instanceId))?.status).toBe('ACTIVE'));
+  });
+});
