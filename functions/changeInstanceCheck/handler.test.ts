@@ -1,26 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { invoke, startHarness, type Harness } from '#shared/testing/harness';
-import { sampleEvent } from '#shared/testing/samples';
-import { handler as createHandler } from '../newInstance/handler.ts';
+import { expect } from 'vitest';
+import { describeCallbackFunction } from '#shared/testing/samples';
+import { handler as newInstance } from '../newInstance/handler.ts';
 import { handler } from './handler.ts';
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(() => h.close());
-
-describe('changeInstanceCheck function', () => {
-  it('allows the sample change (no usage recorded)', async () => {
-    expect((await invoke(createHandler, sampleEvent('newInstance'))).json.resultCode).toBe('000000');
-    const first = await invoke(handler, sampleEvent('changeInstanceCheck'));
-    expect(first.status).toBe(200);
-    expect(first.json.resultCode).toBe('000000');
-    expect(first.json.resultMsg).toContain('change allowed');
-  });
-
-  it('serves only its own activity', async () => {
-    const other = await invoke(handler, sampleEvent('orderNotify'));
-    expect(other.json).toEqual({ resultCode: '000002', resultMsg: 'unsupported activity orderNotify' });
-  });
+describeCallbackFunction('changeInstanceCheck', handler, {
+  title: 'allows the sample change (no usage recorded)',
+  before: [['newInstance', newInstance]],
+  check: (answer) => expect(answer.json.resultMsg).toContain('change allowed'),
 });
