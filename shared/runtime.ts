@@ -6,13 +6,13 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { loadSettings, type Settings } from './config.ts';
-import { createSealer } from './crypto/sealer.ts';
-import type { Services } from './domain/call.ts';
-import { createMarketplaceClient } from './openapi/client.ts';
-import { createProductProvisioner } from './product/provisioner.ts';
-import { createDefaultProvisioner } from './provisioning/defaultProvisioner.ts';
+import { createSealer } from '#shared/crypto/sealer';
+import type { Services } from '#shared/domain/call';
+import { createMarketplaceClient } from '#shared/openapi/client';
+import { createProductProvisioner } from '#shared/product/provisioner';
+import { createDefaultProvisioner } from '#shared/provisioning/defaultProvisioner';
 import { loadSecrets, type Secrets } from './secrets.ts';
-import { Store } from './storage/store.ts';
+import { Store } from '#shared/storage/store';
 
 export interface Runtime {
   settings: Settings;

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { AppInfo } from '#shared/domain/instance';
 import { ResultCode } from '#shared/protocol/resultCodes';
-import { ProvisioningError, type ProvisionRequest } from '#shared/provisioning/provisioner';
+import { ProvisioningError, type ProvisionRequest } from '#shared/domain/provisioner';
 import { getRuntime } from '#shared/runtime';
 import { freshOrder, invoke, signedEvent, startHarness, type Harness } from '#shared/testing/harness';
 import { handler as produce } from '../produce/handler.ts';

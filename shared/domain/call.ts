@@ -2,11 +2,11 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { MarketplaceClient } from '#shared/openapi/client';
 import type { ResultCode } from '#shared/protocol/resultCodes';
-import type { Provisioner } from '#shared/provisioning/provisioner';
-import type { CallReceipt, Store } from '#shared/storage/store';
+import type { Provisioner } from './provisioner.ts';
+import type { CallReceipt, Repository } from './repository.ts';
 
 export interface Services {
-  store: Store;
+  store: Repository;
   marketplace: MarketplaceClient;
   /** the product's provisioner (production calls) */
   provisioner: Provisioner;

@@ -8,10 +8,11 @@ import type { OrderInfo, OrderLine } from '#shared/openapi/order';
 import { findOrderLine } from '#shared/openapi/order';
 import { ResultCode } from '#shared/protocol/resultCodes';
 import { formatMarketTimeMillis, parseMarketTime } from '#shared/protocol/time';
-import { ProvisioningError, type Provisioner } from '#shared/provisioning/provisioner';
 import { receiptOf, type Call, type Reply, type Services } from './call.ts';
 import type { AppInfo, Instance, ProductSpec } from './instance.ts';
+import type { CallReceipt } from './repository.ts';
 import { decide, type LifecycleEvent } from './lifecycle.ts';
+import { ProvisioningError, type Provisioner } from './provisioner.ts';
 import { failure, success } from './replies.ts';
 
 /** Several writers raced on one instance and we kept losing: answer 000005, the marketplace retries. */
@@ -215,7 +216,7 @@ function finishInBackground(svc: Services, instanceId: string, promise: Promise<
 }
 
 /** Takes over an unfinished provisioning: one more attempt, due again after the retry delay. */
-async function claimProvisioning(svc: Services, instance: Instance, now: Date, receipt?: Parameters<Services['store']['saveInstance']>[2]) {
+async function claimProvisioning(svc: Services, instance: Instance, now: Date, receipt?: CallReceipt) {
   const next: Instance = {
     ...instance,
     status: 'PROVISIONING',

@@ -7,7 +7,7 @@
  * acknowledged (`noop`), or must be refused with a marketplace result code (`reject`).
  * Nothing here reads a clock, a table or the network, so the whole matrix is unit-tested.
  */
-import { ResultCode } from '../protocol/resultCodes.ts';
+import { ResultCode } from '#shared/protocol/resultCodes';
 
 export const LIFECYCLE_STATES = ['PROVISIONING', 'ACTIVE', 'FROZEN', 'RELEASED', 'FAILED'] as const;
 export type LifecycleState = (typeof LIFECYCLE_STATES)[number];

@@ -5,7 +5,7 @@
  */
 import type { Settings } from '#shared/config';
 import { createDefaultProvisioner } from '#shared/provisioning/defaultProvisioner';
-import type { Provisioner } from '#shared/provisioning/provisioner';
+import type { Provisioner } from '#shared/domain/provisioner';
 
 export function createProductProvisioner(settings: Settings): Provisioner {
   return createDefaultProvisioner({ frontEndUrl: settings.frontEndUrl, adminUrl: settings.adminUrl });

@@ -5,7 +5,7 @@
  * reaches the real product. Replace it in shared/product/provisioner.ts.
  */
 import { randomInt } from 'node:crypto';
-import type { Provisioner } from './provisioner.ts';
+import type { Provisioner } from '#shared/domain/provisioner';
 
 export interface DefaultProvisionerOptions {
   /** e.g. `https://app.example.com/t/{instanceId}`; `{instanceId}` and `{customerName}` are replaced */

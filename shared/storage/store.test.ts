@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createSealer } from '../crypto/sealer.ts';
-import type { Instance } from '../domain/instance.ts';
+import { createSealer } from '#shared/crypto/sealer';
+import type { Instance } from '#shared/domain/instance';
 import { createTestTable } from '../testing/table.ts';
-import { NonceReplayError, Store, type CallReceipt } from './store.ts';
+import type { CallReceipt } from '#shared/domain/repository';
+import { NonceReplayError, Store } from './store.ts';
 
 let store: Store;
 let raw: Awaited<ReturnType<typeof createTestTable>>;

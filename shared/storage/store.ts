@@ -20,44 +20,10 @@ import {
 } from 'dynamodb-toolbox/entity/actions/transactWrite';
 import { BatchGetCommand, execute as executeBatchGet } from 'dynamodb-toolbox/table/actions/batchGet';
 import { QueryCommand } from 'dynamodb-toolbox/table/actions/query';
-import type { Sealer } from '../crypto/sealer.ts';
-import type { BuyerContact, Instance } from '../domain/instance.ts';
+import type { Sealer } from '#shared/crypto/sealer';
+import type { BuyerContact, Instance } from '#shared/domain/instance';
+import type { CallReceipt, CallRecord, OrderNotice, Repository } from '#shared/domain/repository';
 import { createEntities, createTable, instancePk, orderPk, PROVISION_TIMER, type Entities } from './entities.ts';
-
-/** What is recorded about every inbound call that passed signature verification. */
-export interface CallReceipt {
-  nonce: string;
-  receivedAt: Date;
-  activity: string;
-  resultCode: string;
-  resultMsg: string;
-  testFlag: boolean;
-  instanceId?: string;
-  orderId?: string;
-  orderLineId?: string;
-}
-
-export interface OrderNotice {
-  orderId: string;
-  orderLineId: string;
-  testFlag: boolean;
-  orderType?: string;
-  chargingMode?: string;
-  /** order as returned by query order, without buyer info */
-  order: unknown;
-  buyer?: BuyerContact;
-  notifiedAt: string;
-}
-
-export interface CallRecord {
-  activity: string;
-  resultCode: string;
-  resultMsg: string;
-  receivedAt: string;
-  testFlag: boolean;
-  orderId?: string;
-  orderLineId?: string;
-}
 
 /** The nonce of this request was already used: answer 000001, nothing was written. */
 export class NonceReplayError extends Error {
@@ -81,7 +47,7 @@ type WriteTransactionImplementation = Exclude<ExecuteTransactWriteInput[number],
 
 const epochSeconds = (d: Date) => Math.floor(d.getTime() / 1000);
 
-export class Store {
+export class Store implements Repository {
   private readonly e: Entities;
   private readonly sealer: Sealer;
   private readonly auditTtlSeconds: number;

@@ -1,5 +1,5 @@
 /**
- * The provisioner port: where the merchant's own product creates, changes and deletes tenants.
+ * The provisioner port (implemented in shared/provisioning and by the product in shared/product): where the merchant's own product creates, changes and deletes tenants.
  *
  * Contract (README "Plugging in your product"):
  * - `provision` creates the tenant of one order line and returns how the buyer reaches it. It must be
@@ -15,8 +15,8 @@
  */
 import type { OrderInfo, OrderLine } from '#shared/openapi/order';
 import type { ResultCode } from '#shared/protocol/resultCodes';
-import type { AppInfo, Instance } from '#shared/domain/instance';
-import type { LifecycleEvent, LifecycleState } from '#shared/domain/lifecycle';
+import type { AppInfo, Instance } from './instance.ts';
+import type { LifecycleEvent, LifecycleState } from './lifecycle.ts';
 
 export interface ProvisionRequest {
   instanceId: string;

@@ -1,0 +1,60 @@
+/**
+ * The storage port: what the domain needs from the table. shared/storage/store.ts implements it with
+ * DynamoDB; every write method commits the domain change together with the call's receipt (nonce +
+ * audit record) in one conditional transaction and throws when the nonce was already used.
+ */
+import type { BuyerContact, Instance } from './instance.ts';
+
+/** What is recorded about every inbound call that passed signature verification. */
+export interface CallReceipt {
+  nonce: string;
+  receivedAt: Date;
+  activity: string;
+  resultCode: string;
+  resultMsg: string;
+  testFlag: boolean;
+  instanceId?: string;
+  orderId?: string;
+  orderLineId?: string;
+}
+
+export interface OrderNotice {
+  orderId: string;
+  orderLineId: string;
+  testFlag: boolean;
+  orderType?: string;
+  chargingMode?: string;
+  /** order as returned by query order, without buyer info */
+  order: unknown;
+  buyer?: BuyerContact;
+  notifiedAt: string;
+}
+
+export interface CallRecord {
+  activity: string;
+  resultCode: string;
+  resultMsg: string;
+  receivedAt: string;
+  testFlag: boolean;
+  orderId?: string;
+  orderLineId?: string;
+}
+
+export interface Repository {
+  getInstance(instanceId: string): Promise<Instance | undefined>;
+  /** up to 100 ids in one batch read */
+  getInstances(instanceIds: readonly string[]): Promise<Map<string, Instance>>;
+  findInstanceIdByOrderLine(orderId: string, orderLineId: string): Promise<string | undefined>;
+  getOrderNotice(orderId: string, orderLineId: string): Promise<OrderNotice | undefined>;
+  /** the calls recorded for an instance, newest first */
+  history(instanceId: string, limit?: number): Promise<CallRecord[]>;
+  /** instances whose unfinished provisioning is due at or before `now` (index, no scan) */
+  dueProvisioning(now: Date, limit?: number): Promise<string[]>;
+  /** a call that changed nothing (reads, repeats, refusals) */
+  recordCall(receipt: CallReceipt): Promise<void>;
+  /** creates the instance and claims its order line; a concurrent winner's id comes back instead */
+  createInstance(instance: Instance, receipt: CallReceipt): Promise<{ created: true } | { created: false; instanceId: string }>;
+  /** writes the next version if nobody changed the instance since `expectedVersion` */
+  saveInstance(next: Instance, expectedVersion: number, receipt?: CallReceipt): Promise<'saved' | 'conflict'>;
+  recordOrderNotice(notice: OrderNotice, receipt: CallReceipt): Promise<'recorded' | 'duplicate'>;
+}
