@@ -2,8 +2,6 @@
  * The composition root: builds the services once per Lambda container (or test module) from settings
  * and secrets. Handlers call getRuntime(); nothing else constructs clients.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { loadSettings, type Settings } from './config.ts';
 import { createSealer } from '#shared/crypto/sealer';
@@ -12,7 +10,7 @@ import { createMarketplaceClient } from '#shared/openapi/client';
 import { createProductProvisioner } from '#shared/product/provisioner';
 import { createDefaultProvisioner } from '#shared/provisioning/defaultProvisioner';
 import { loadSecrets, type Secrets } from './secrets.ts';
-import { Store } from '#shared/storage/store';
+import { createStore } from '#shared/storage/store';
 
 export interface Runtime {
   settings: Settings;
@@ -35,19 +33,9 @@ export function getRuntime(): Promise<Runtime> {
 async function build(): Promise<Runtime> {
   const settings = loadSettings();
   const secrets = await loadSecrets(settings);
-  const dynamo = new DynamoDBClient(
-    settings.dynamodbEndpoint
-      ? {
-          endpoint: settings.dynamodbEndpoint,
-          region: process.env.AWS_REGION || 'localhost',
-          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        }
-      : {},
-  );
-  const documentClient = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
   const services: Services = {
-    store: new Store({
-      documentClient,
+    store: createStore({
+      endpoint: settings.dynamodbEndpoint,
       tableName: settings.tableName,
       sealer: createSealer(secrets.dataKeys),
       auditTtlDays: settings.auditTtlDays,

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { createInstance } from '#shared/domain/instances';
+import { createInstance } from '#shared/domain/provisioning';
 import { defineCallback, fields } from '#shared/http/callback';
 
 /** Create instance (spec 3.1). */

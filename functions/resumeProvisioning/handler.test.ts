@@ -111,30 +111,48 @@ describe('slow provisioning', () => {
     // pretend the retry delay passed
     await (await store()).saveInstance({ ...instance, provisioningDueAt: new Date(Date.now() - 1000).toISOString() }, instance.version);
     const resend = await call({ activity: 'newInstance', businessId: randomUUID(), ...ids });
-    expect(resend.json).toMatchObject({ resultCode: '000004', instanceId });
-    await vi.waitFor(async () => expect((await (await store()).getInstance(instanceId))?.status).toBe('ACTIVE'));
+    expect(resend.json).toEqual({ resultCode: '000000', resultMsg: 'success.', instanceId });
+    expect((await (await store()).getInstance(instanceId))).toMatchObject({ status: 'ACTIVE', provisioningAttempts: 2 });
+    // the audit record of the resend holds the answer it got
+    expect((await (await store()).history(instanceId))[0]).toMatchObject({ activity: 'newInstance', resultCode: '000000' });
   });
 
-  it('a refusal by the product answers its result code and writes no instance', async () => {
+  it('a refusal by the product answers its result code; the resend tries again under the same id', async () => {
     script.push('sold-out');
     const ids = await order();
     const businessId = randomUUID();
     const create = await call({ activity: 'newInstance', businessId, ...ids });
-    expect(create.json).toMatchObject({ resultCode: '000106', resultMsg: 'sold out' });
-    expect(await (await store()).getInstance(businessId)).toBeUndefined();
-    expect(await (await store()).findInstanceIdByOrderLine(ids.orderId, ids.orderLineId)).toBeUndefined();
+    expect(create.json).toEqual({ resultCode: '000106', resultMsg: 'sold out', instanceId: businessId });
+    expect(await (await store()).getInstance(businessId)).toMatchObject({ status: 'FAILED', statusReason: 'provisioning refused (000106): sold out' });
+    expect((await (await store()).history(businessId))[0]).toMatchObject({ resultCode: '000106' });
+    script.push('ok');
+    const resend = await call({ activity: 'newInstance', businessId: randomUUID(), ...ids });
+    expect(resend.json).toEqual({ resultCode: '000000', resultMsg: 'success.', instanceId: businessId });
   });
 
-  it('an unexpected product error answers 000005 with nothing written; attempts are bounded in the job', async () => {
-    script.push('crash');
+  it('concurrent copies and replays never reach the product twice', async () => {
     const ids = await order();
-    const businessId = randomUUID();
-    expect((await call({ activity: 'newInstance', businessId, ...ids })).json.resultCode).toBe('000005');
-    expect(await (await store()).getInstance(businessId)).toBeUndefined();
+    const answers = await Promise.all(Array.from({ length: 6 }, () => call({ activity: 'newInstance', businessId: randomUUID(), ...ids })));
+    expect(new Set(answers.map((a) => a.json.instanceId)).size).toBe(1);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.instanceId).toBe(answers[0]!.json.instanceId);
+    // a replay of a refused call is refused before the product is asked again
+    script.push('sold-out');
+    const other = await order();
+    const event = signedEvent({ activity: 'newInstance', businessId: randomUUID(), ...other });
+    expect((await invoke(produce, event)).json.resultCode).toBe('000106');
+    expect((await invoke(produce, event)).json.resultCode).toBe('000001');
+    expect(calls).toHaveLength(2);
+  });
 
-    // MAX_PROVISION_ATTEMPTS=3: the first attempt hangs, the job's two attempts crash, then it gives up
-    script.push('hang', 'crash', 'crash');
-    const instanceId = (await call({ activity: 'newInstance', businessId: randomUUID(), ...ids })).json.instanceId!;
+  it('an unexpected product error answers 000004 and is retried; attempts are bounded in the job', async () => {
+    // MAX_PROVISION_ATTEMPTS=3: the first attempt crashes, the job's two attempts crash, then it gives up
+    script.push('crash', 'crash', 'crash');
+    const ids = await order();
+    const create = await call({ activity: 'newInstance', businessId: randomUUID(), ...ids });
+    expect(create.json.resultCode).toBe('000004');
+    const instanceId = create.json.instanceId!;
+    expect((await (await store()).getInstance(instanceId))?.status).toBe('PROVISIONING');
     let clock = Date.now();
     for (let i = 0; i < 3; i++) await runJob(new Date((clock += 120_000)));
     const failed = await (await store()).getInstance(instanceId);
@@ -143,7 +161,7 @@ describe('slow provisioning', () => {
     expect((await call({ activity: 'queryInstance', instanceId })).json.resultCode).toBe('000005');
     // the marketplace's next newInstance retries provisioning from FAILED
     script.push('ok');
-    expect((await call({ activity: 'newInstance', businessId: randomUUID(), ...ids })).json).toMatchObject({ resultCode: '000004', instanceId });
-    await vi.waitFor(async () => expect((await (await store()).getInstance(instanceId))?.status).toBe('ACTIVE'));
+    expect((await call({ activity: 'newInstance', businessId: randomUUID(), ...ids })).json).toMatchObject({ resultCode: '000000', instanceId });
+    expect((await (await store()).getInstance(instanceId))?.status).toBe('ACTIVE');
   });
 });

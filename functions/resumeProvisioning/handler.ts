@@ -1,7 +1,7 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { ScheduledEvent } from 'aws-lambda';
-import { resumeDueProvisioning } from '#shared/domain/instances';
+import { resumeDueProvisioning } from '#shared/domain/provisioning';
 import { getRuntime, logger } from '#shared/runtime';
 
 /**

@@ -33,6 +33,8 @@ export interface Call {
   nonce: string;
   receivedAt: Date;
   testFlag: boolean;
+  /** epoch ms by which the answer must be on its way (the marketplace waits 5 s) */
+  deadline: number;
 }
 
 /** The JSON body answered to the marketplace. */

@@ -10,8 +10,8 @@ import { failure } from './replies.ts';
 export type RefreshScene = 'TRIAL_TO_FORMAL' | 'RENEWAL' | 'UNSUBSCRIBE_RENEWAL_PERIOD' | 'RENEWAL_CHANGE';
 
 /** The product spec of an order line, read through query order (upgrades, renewal changes). */
-const specFromOrder = (svc: Services, orderId: string, orderLineId: string) => async (): Promise<Partial<Instance>> => {
-  const order = await svc.marketplace.queryOrder(orderId, orderLineId);
+const specFromOrder = (svc: Services, call: Call, orderId: string, orderLineId: string) => async (): Promise<Partial<Instance>> => {
+  const order = await svc.marketplace.queryOrder(orderId, orderLineId, { deadline: call.deadline });
   const line = findOrderLine(order, orderLineId);
   if (!line) throw new Error(`query order: line ${orderLineId} missing from order ${orderId}`);
   return { product: productOf(line), ...definedOnly({ periodType: line.periodType, periodNumber: line.periodNumber }) };
@@ -34,7 +34,7 @@ export async function refreshInstance(
     orderId: req.orderId,
     orderLineId: req.orderLineId,
     reason: `refreshInstance ${req.scene} (order ${req.orderId})`,
-    prepare: req.scene === 'RENEWAL_CHANGE' ? specFromOrder(svc, req.orderId, req.orderLineId) : undefined,
+    prepare: req.scene === 'RENEWAL_CHANGE' ? specFromOrder(svc, call, req.orderId, req.orderLineId) : undefined,
     change: (instance) => ({
       expireTime: expiry.toISOString(),
       trial: req.scene === 'TRIAL_TO_FORMAL' ? false : instance.trial,
@@ -83,6 +83,6 @@ export async function upgradeInstance(
     orderId: req.orderId,
     orderLineId: req.orderLineId,
     reason: `upgradeInstance (order ${req.orderId})`,
-    prepare: specFromOrder(svc, req.orderId, req.orderLineId),
+    prepare: specFromOrder(svc, call, req.orderId, req.orderLineId),
   });
 }

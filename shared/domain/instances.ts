@@ -5,14 +5,13 @@
  * settled by those conditions: the loser re-reads and answers as a repeat.
  */
 import type { OrderInfo, OrderLine } from '#shared/openapi/order';
-import { findOrderLine } from '#shared/openapi/order';
 import { ResultCode } from '#shared/protocol/resultCodes';
 import { formatMarketTimeMillis, parseMarketTime } from '#shared/protocol/time';
 import { receiptOf, type Call, type Reply, type Services } from './call.ts';
-import type { AppInfo, Instance, ProductSpec } from './instance.ts';
+import type { Instance, ProductSpec } from './instance.ts';
 import type { CallReceipt } from './repository.ts';
 import { decide, type LifecycleEvent } from './lifecycle.ts';
-import { ProvisioningError, type Provisioner } from './provisioner.ts';
+import type { LifecycleChange, Provisioner } from './provisioner.ts';
 import { failure, success } from './replies.ts';
 
 /** Several writers raced on one instance and we kept losing: answer 000005, the marketplace retries. */
@@ -75,214 +74,6 @@ export function instanceInfo(instance: Instance, now: Date): Record<string, unkn
   return info;
 }
 
-// ------------------------------------------------------------------ newInstance
-
-/**
- * newInstance (spec 3.1): the same order line always yields the instance id of the first call
- * (its businessId). The order is read through query order, the tenant provisioned within the budget
- * (000000) or left to finish on its own (000004).
- */
-export async function createInstance(
-  svc: Services,
-  call: Call,
-  req: { orderId: string; orderLineId: string; businessId: string },
-): Promise<Reply> {
-  const { orderId, orderLineId, businessId } = req;
-  const existing = await svc.store.findInstanceIdByOrderLine(orderId, orderLineId);
-  if (existing) return answerRepeatedCreate(svc, call, existing);
-
-  const order = await svc.marketplace.queryOrder(orderId, orderLineId);
-  const line = findOrderLine(order, orderLineId);
-  if (!line) {
-    const reply = failure(ResultCode.INVALID_PARAMETER, `order line ${orderLineId} not found in order ${orderId}`);
-    await svc.store.recordCall(receiptOf(call, reply, { orderId, orderLineId }));
-    return reply;
-  }
-  const instance = instanceFromOrder({ instanceId: businessId, order, line, testFlag: call.testFlag, now: call.receivedAt });
-  const outcome = await provisionWithin(svc, instance, { order, line }, svc.settings.provisionBudgetMs);
-  if (outcome.kind === 'refused') {
-    // nothing is created: the marketplace resends (with a new businessId) or gives up and refunds
-    const reply = failure(outcome.error.code, outcome.error.message);
-    await svc.store.recordCall(receiptOf(call, reply, { orderId, orderLineId }));
-    return reply;
-  }
-  if (outcome.kind === 'done') {
-    instance.status = 'ACTIVE';
-    instance.appInfo = outcome.appInfo;
-  } else {
-    instance.provisioningDueAt = dueAfter(call.receivedAt, svc.settings.provisionRetryDelayMs);
-  }
-  const reply =
-    outcome.kind === 'done'
-      ? success({ instanceId: instance.instanceId })
-      : failure(ResultCode.IN_PROGRESS, 'provisioning in progress', { instanceId: instance.instanceId });
-  const created = await svc.store.createInstance(instance, receiptOf(call, reply, { instanceId: instance.instanceId, orderId, orderLineId }));
-  if (!created.created) return answerRepeatedCreate(svc, call, created.instanceId);
-  if (outcome.kind === 'pending') finishInBackground(svc, instance.instanceId, outcome.promise, 1);
-  return reply;
-}
-
-/** A newInstance for an order line that already has its instance: same id, state as it is now. */
-async function answerRepeatedCreate(svc: Services, call: Call, instanceId: string): Promise<Reply> {
-  for (let attempt = 0; attempt < MAX_SAVE_ATTEMPTS; attempt++) {
-    const instance = await svc.store.getInstance(instanceId);
-    if (!instance) throw new Error(`order line points at missing instance ${instanceId}`);
-    const subject = { instanceId, orderId: instance.orderId, orderLineId: instance.orderLineId };
-    const decision = decide(instance.status, 'CREATE', factsOf(instance, call));
-    const stalled =
-      instance.status === 'PROVISIONING' &&
-      (!instance.provisioningDueAt || instance.provisioningDueAt <= call.receivedAt.toISOString());
-    if (decision.kind !== 'apply' && !stalled) {
-      const reply =
-        instance.status === 'PROVISIONING'
-          ? failure(ResultCode.IN_PROGRESS, 'provisioning in progress', { instanceId })
-          : success({ instanceId });
-      await svc.store.recordCall(receiptOf(call, reply, subject));
-      return reply;
-    }
-    // Provisioning failed, stalled (its process died) or a debug cycle restarts: take it over.
-    const reply = failure(ResultCode.IN_PROGRESS, 'provisioning resumed', { instanceId });
-    const claimed = await claimProvisioning(svc, instance, call.receivedAt, receiptOf(call, reply, subject));
-    if (!claimed) continue;
-    const order = await svc.marketplace.queryOrder(instance.orderId, instance.orderLineId);
-    const line = findOrderLine(order, instance.orderLineId);
-    if (line) {
-      const outcome = await provisionWithin(svc, claimed, { order, line }, svc.settings.provisionBudgetMs);
-      if (outcome.kind === 'done') await completeProvisioning(svc, instanceId, outcome.appInfo, call.receivedAt);
-      else if (outcome.kind === 'refused') await recordProvisioningFailure(svc, instanceId, outcome.error, call.receivedAt);
-      else finishInBackground(svc, instanceId, outcome.promise, claimed.provisioningAttempts);
-    }
-    return reply;
-  }
-  throw new ConcurrencyError(`instance ${instanceId} kept changing under newInstance`);
-}
-
-// ------------------------------------------------------------------ provisioning
-
-type ProvisionOutcome =
-  | { kind: 'done'; appInfo: AppInfo }
-  | { kind: 'pending'; promise: Promise<AppInfo> }
-  | { kind: 'refused'; error: ProvisioningError };
-
-const provisionerFor = (svc: Services, instance: Instance): Provisioner =>
-  instance.testFlag ? svc.debugProvisioner : svc.provisioner;
-
-/** Runs the provisioner and waits at most `budgetMs` for it. */
-async function provisionWithin(
-  svc: Services,
-  instance: Instance,
-  source: { order: OrderInfo; line: OrderLine },
-  budgetMs: number,
-): Promise<ProvisionOutcome> {
-  const promise = provisionerFor(svc, instance).provision(
-    {
-      instanceId: instance.instanceId,
-      orderId: instance.orderId,
-      orderLineId: instance.orderLineId,
-      order: source.order,
-      line: source.line,
-      testFlag: instance.testFlag,
-      attempt: instance.provisioningAttempts,
-    },
-    AbortSignal.timeout(Math.max(budgetMs, svc.settings.resumeBudgetMs)),
-  );
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), budgetMs)));
-  try {
-    const first = await Promise.race([promise, timeout]);
-    if (first === 'timeout') {
-      promise.catch(() => undefined); // settled later by finishInBackground
-      return { kind: 'pending', promise };
-    }
-    return { kind: 'done', appInfo: first };
-  } catch (error) {
-    if (error instanceof ProvisioningError) return { kind: 'refused', error };
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Lets a provisioning that outlived the answer budget finish in this process if it can. */
-function finishInBackground(svc: Services, instanceId: string, promise: Promise<AppInfo>, attempt: number): void {
-  promise
-    .then((appInfo) => completeProvisioning(svc, instanceId, appInfo, new Date()))
-    .catch((error: unknown) =>
-      error instanceof ProvisioningError
-        ? recordProvisioningFailure(svc, instanceId, error, new Date())
-        : svc.logger.warn('provisioning attempt failed; the resume job retries it', { instanceId, attempt, error: errorName(error) }),
-    )
-    .catch((error: unknown) => svc.logger.error('could not record provisioning outcome', { instanceId, error: errorName(error) }));
-}
-
-/** Takes over an unfinished provisioning: one more attempt, due again after the retry delay. */
-async function claimProvisioning(svc: Services, instance: Instance, now: Date, receipt?: CallReceipt) {
-  const next: Instance = {
-    ...instance,
-    status: 'PROVISIONING',
-    provisioningAttempts: instance.provisioningAttempts + 1,
-    provisioningDueAt: dueAfter(now, svc.settings.provisionRetryDelayMs),
-    updatedAt: now.toISOString(),
-  };
-  const saved = await svc.store.saveInstance(next, instance.version, receipt);
-  return saved === 'saved' ? { ...next, version: instance.version + 1 } : undefined;
-}
-
-/** The provisioner finished: the instance becomes ACTIVE (or stays FROZEN with its tenant recorded). */
-export async function completeProvisioning(svc: Services, instanceId: string, appInfo: AppInfo, now: Date): Promise<void> {
-  await transitionWithoutCall(svc, instanceId, 'PROVISIONED', now, () => ({ appInfo, provisioningDueAt: undefined }));
-}
-
-async function recordProvisioningFailure(svc: Services, instanceId: string, error: ProvisioningError, now: Date): Promise<void> {
-  const instance = await svc.store.getInstance(instanceId);
-  if (!instance) return;
-  const giveUp = error.permanent || instance.provisioningAttempts >= svc.settings.maxProvisionAttempts;
-  svc.logger.warn('provisioning refused', { instanceId, code: error.code, permanent: error.permanent, giveUp });
-  if (giveUp)
-    await transitionWithoutCall(svc, instanceId, 'PROVISION_FAILED', now, () => ({
-      provisioningDueAt: undefined,
-      statusReason: `provisioning failed: ${error.message}`,
-    }));
-}
-
-/**
- * The scheduled job's work: every provisioning due by `now` is claimed and attempted once more.
- * Claims are conditional writes, so two overlapping runs never work on the same instance.
- */
-export async function resumeDueProvisioning(svc: Services, now: Date) {
-  const summary = { due: 0, completed: 0, pending: 0, failed: 0, skipped: 0 };
-  for (const instanceId of await svc.store.dueProvisioning(now)) {
-    summary.due++;
-    const instance = await svc.store.getInstance(instanceId);
-    const due = instance?.status === 'PROVISIONING' && (instance.provisioningDueAt ?? '') <= now.toISOString();
-    const claimed = instance && due ? await claimProvisioning(svc, instance, now) : undefined;
-    if (!claimed) {
-      summary.skipped++;
-      continue;
-    }
-    try {
-      const order = await svc.marketplace.queryOrder(claimed.orderId, claimed.orderLineId);
-      const line = findOrderLine(order, claimed.orderLineId);
-      if (!line) throw new ProvisioningError(`order line ${claimed.orderLineId} not found`, ResultCode.PRODUCT_ERROR);
-      const outcome = await provisionWithin(svc, claimed, { order, line }, svc.settings.resumeBudgetMs);
-      if (outcome.kind === 'done') {
-        await completeProvisioning(svc, instanceId, outcome.appInfo, now);
-        summary.completed++;
-      } else if (outcome.kind === 'refused') {
-        await recordProvisioningFailure(svc, instanceId, outcome.error, now);
-        summary.failed++;
-      } else summary.pending++;
-    } catch (error) {
-      // transient (open API down, product error): the claim already scheduled the next attempt
-      svc.logger.warn('resume attempt failed', { instanceId, error: errorName(error) });
-      if (claimed.provisioningAttempts >= svc.settings.maxProvisionAttempts)
-        await recordProvisioningFailure(svc, instanceId, new ProvisioningError('too many attempts', ResultCode.PRODUCT_ERROR, true), now);
-      summary.failed++;
-    }
-  }
-  return summary;
-}
-
 // ------------------------------------------------------------------ lifecycle callbacks
 
 interface Mutation {
@@ -320,7 +111,7 @@ export async function mutateInstance(svc: Services, call: Call, instanceId: stri
     const next: Instance = {
       ...instance,
       ...prepared,
-      ...m.change?.(instance, call.receivedAt),
+      ...m.change?.({ ...instance, ...prepared }, call.receivedAt),
       status: decision.to,
       statusReason: m.reason,
       appliedOps: m.opKey ? [...instance.appliedOps, m.opKey].slice(-MAX_APPLIED_OPS) : instance.appliedOps,
@@ -335,28 +126,38 @@ export async function mutateInstance(svc: Services, call: Call, instanceId: stri
   throw new ConcurrencyError(`instance ${instanceId} kept changing under ${call.activity}`);
 }
 
-/** Internal transitions (provisioning finished/failed) that answer no call. */
-async function transitionWithoutCall(
+/**
+ * A transition that is not the direct answer to a lifecycle callback (provisioning finished or failed).
+ * With `receipt` (the call whose answer this is, its nonce already stored) the call's audit record is
+ * rewritten in the same transaction. Returns the instance as it was before, or undefined if unknown.
+ */
+export async function transition(
   svc: Services,
   instanceId: string,
   event: LifecycleEvent,
   now: Date,
   change: (instance: Instance) => Partial<Instance>,
-): Promise<void> {
+  receipt?: CallReceipt,
+): Promise<{ before: Instance; applied: boolean } | undefined> {
   for (let attempt = 0; attempt < MAX_SAVE_ATTEMPTS; attempt++) {
     const instance = await svc.store.getInstance(instanceId);
-    const decision = decide(instance?.status, event, instance && { provisioned: Boolean(instance.appInfo) });
-    if (!instance || decision.kind !== 'apply') return;
+    if (!instance) return undefined;
+    const decision = decide(instance.status, event, { provisioned: Boolean(instance.appInfo) });
+    if (decision.kind !== 'apply') {
+      if (receipt) await svc.store.recordCall(receipt);
+      return { before: instance, applied: false };
+    }
     const next: Instance = { ...instance, ...change(instance), status: decision.to, updatedAt: now.toISOString() };
-    if ((await svc.store.saveInstance(next, instance.version)) === 'saved') {
+    if ((await svc.store.saveInstance(next, instance.version, receipt)) === 'saved') {
       await notifyLifecycle(svc, { event, from: instance.status, instance: { ...next, version: instance.version + 1 } });
-      return;
+      return { before: instance, applied: true };
     }
   }
   throw new ConcurrencyError(`instance ${instanceId} kept changing under ${event}`);
 }
 
-async function notifyLifecycle(svc: Services, change: Parameters<NonNullable<Provisioner['onLifecycle']>>[0]) {
+/** Tells the product of a committed change; a failing hook is logged (the state is already recorded). */
+export async function notifyLifecycle(svc: Services, change: LifecycleChange) {
   const hook = provisionerFor(svc, change.instance).onLifecycle;
   if (!hook) return;
   try {
@@ -410,12 +211,16 @@ export async function checkInstanceChange(
 
 // ------------------------------------------------------------------ helpers
 
-const factsOf = (instance: Instance, call: Call) => ({
+/** Console debug instances never reach the product's provisioner. */
+export const provisionerFor = (svc: Services, instance: Instance): Provisioner =>
+  instance.testFlag ? svc.debugProvisioner : svc.provisioner;
+
+export const factsOf = (instance: Instance, call: Call) => ({
   provisioned: Boolean(instance.appInfo),
   debug: call.testFlag && instance.testFlag,
 });
 
-const dueAfter = (now: Date, ms: number) => new Date(now.getTime() + ms).toISOString();
+export const dueAfter = (now: Date, ms: number) => new Date(now.getTime() + ms).toISOString();
 
 export const errorName = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
 

@@ -12,7 +12,7 @@ export async function notifyOrder(svc: Services, call: Call, req: { orderId: str
     await svc.store.recordCall(receiptOf(call, reply, subject));
     return reply;
   }
-  const { buyerInfo, ...order } = await svc.marketplace.queryOrder(orderId, orderLineId);
+  const { buyerInfo, ...order } = await svc.marketplace.queryOrder(orderId, orderLineId, { deadline: call.deadline });
   const line = findOrderLine({ ...order, buyerInfo }, orderLineId);
   const buyer = definedOnly({
     customerId: buyerInfo?.customerId,

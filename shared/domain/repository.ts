@@ -16,6 +16,19 @@ export interface CallReceipt {
   instanceId?: string;
   orderId?: string;
   orderLineId?: string;
+  /**
+   * The call's nonce was stored by its first write (the claim of newInstance); this later write of the
+   * same call only rewrites its audit record with the final answer.
+   */
+  nonceRecorded?: boolean;
+}
+
+/** The nonce of this request was already used (or is in use by a concurrent copy): nothing was written. */
+export class NonceReplayError extends Error {
+  override readonly name = 'NonceReplayError';
+  constructor() {
+    super('nonce already used');
+  }
 }
 
 export interface OrderNotice {

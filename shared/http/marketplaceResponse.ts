@@ -10,7 +10,7 @@ import { OpenApiError } from '#shared/openapi/client';
 import { ResultCode } from '#shared/protocol/resultCodes';
 import { bodySignHeader } from '#shared/protocol/signature';
 import { getRuntime, logger } from '#shared/runtime';
-import { NonceReplayError } from '#shared/storage/store';
+import { NonceReplayError } from '#shared/domain/repository';
 import { MarketplaceError } from './errors.ts';
 
 /** JSON with every non-ASCII character as a \uXXXX escape (Huawei asks this of `memo`; valid JSON for all). */

@@ -5,7 +5,7 @@
  */
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import type { APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { Reply } from '#shared/domain/call';
 import { receiptOf } from '#shared/domain/call';
 import { ResultCode } from '#shared/protocol/resultCodes';
@@ -20,8 +20,11 @@ const text = (v: unknown) => (typeof v === 'string' && v.length <= 64 ? v : unde
 export function createProduceHandler(callbacks: readonly Callback[]) {
   const byActivity = new Map(callbacks.map((c) => [c.activity, c]));
 
-  async function dispatch(verified: VerifiedRequest): Promise<Reply> {
-    const { services } = await getRuntime();
+  async function dispatch(verified: VerifiedRequest, context: Context): Promise<Reply> {
+    const { services, settings } = await getRuntime();
+    // the call's end-to-end budget: the configured share of the marketplace's 5 s, never beyond the Lambda's own timeout
+    const lambdaLeft = context.getRemainingTimeInMillis?.() ?? Infinity;
+    const deadline = Math.min(verified.receivedAt.getTime() + settings.requestBudgetMs, Date.now() + lambdaLeft - 500);
     let body: unknown;
     try {
       body = JSON.parse(verified.rawBody);
@@ -30,7 +33,7 @@ export function createProduceHandler(callbacks: readonly Callback[]) {
     }
     const activity = isRecord(body) && typeof body.activity === 'string' ? body.activity.slice(0, 32) : '(none)';
     logger.appendKeys({ activity });
-    const call = { activity, nonce: verified.nonce, receivedAt: verified.receivedAt, testFlag: isRecord(body) && isDebug(body.testFlag) };
+    const call = { activity, nonce: verified.nonce, receivedAt: verified.receivedAt, deadline, testFlag: isRecord(body) && isDebug(body.testFlag) };
 
     const refuse = async (resultMsg: string): Promise<Reply> => {
       const reply: Reply = { resultCode: ResultCode.INVALID_PARAMETER, resultMsg };
@@ -57,5 +60,5 @@ export function createProduceHandler(callbacks: readonly Callback[]) {
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(marketplaceResponse())
     .use(verifySignature())
-    .handler(async (event) => dispatch(event.verified!) as unknown as APIGatewayProxyResult);
+    .handler(async (event, context) => dispatch(event.verified!, context) as unknown as APIGatewayProxyResult);
 }

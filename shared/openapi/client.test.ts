@@ -141,3 +141,14 @@ describe('queryOrder with malformed answers', () => {
     expect(err.message).toMatch(/^query order: /);
   });
 });
+
+describe('queryOrder deadline', () => {
+  it('bounds all attempts together by the caller deadline', async () => {
+    const hang: typeof fetch = (_url, init) =>
+      new Promise((_, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal!.reason)));
+    const client = createMarketplaceClient({ baseUrls: ['https://a.example', 'https://b.example'], ak: 'ak', sk: 'sk', timeoutMs: 2000 }, hang);
+    const started = Date.now();
+    await expect(client.queryOrder('O', undefined, { deadline: Date.now() + 300 })).rejects.toMatchObject({ kind: 'timeout' });
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});

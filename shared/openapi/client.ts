@@ -3,7 +3,7 @@
  *
  * Availability rule (spec 1.6 / 6): the primary host is tried first; only when it cannot be reached
  * (network error, timeout, HTTP 5xx) is the next host tried. At most two attempts are made, each
- * bounded by `timeoutMs`, so with the default 2 s a call ends within ~4 s (the caller's budget is 5 s).
+ * bounded by `timeoutMs` and together by the caller's `deadline` (its share of the marketplace's 5 s).
  */
 import { signApigRequest } from '#shared/protocol/apigSigner';
 import { OrderInfo } from '#shared/openapi/order';
@@ -39,9 +39,14 @@ export class OpenApiError extends Error {
   }
 }
 
+export interface CallOptions {
+  /** epoch ms by which the whole call (all attempts) must be over: the caller's answer budget */
+  deadline?: number;
+}
+
 export interface MarketplaceClient {
   /** Query order (spec 6.1); with `orderLineId` the marketplace returns only that line. */
-  queryOrder(orderId: string, orderLineId?: string): Promise<OrderInfo>;
+  queryOrder(orderId: string, orderLineId?: string, options?: CallOptions): Promise<OrderInfo>;
 }
 
 const QUERY_ORDER_PATH = '/api/mkp-openapi-public/global/v1/order/query';
@@ -57,8 +62,10 @@ export function createMarketplaceClient(
   if (bases.length === 0) throw new Error('MarketplaceClientConfig.baseUrls must not be empty');
 
   /** One signed GET; resolves with the parsed JSON body of a 2xx response. */
-  async function attempt(api: string, base: string, pathAndQuery: string): Promise<unknown> {
+  async function attempt(api: string, base: string, pathAndQuery: string, deadline: number): Promise<unknown> {
     const url = base.replace(/\/+$/, '') + pathAndQuery;
+    const limitMs = Math.min(timeoutMs, deadline - Date.now());
+    if (limitMs < 50) throw new OpenApiError(`${api}: no time left for ${new URL(url).host}`, { kind: 'timeout' });
     const headers = signApigRequest(
       { method: 'GET', url, headers: { 'Content-Type': 'application/json' } },
       config.ak,
@@ -71,7 +78,7 @@ export function createMarketplaceClient(
         method: 'GET',
         headers,
         redirect: 'manual', // never replay signed headers elsewhere; a 3xx is reported as an HTTP error
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.timeout(limitMs),
       });
       status = res.status;
       text = await res.text();
@@ -79,7 +86,7 @@ export function createMarketplaceClient(
       const timedOut = err instanceof Error && err.name === 'TimeoutError';
       throw new OpenApiError(
         timedOut
-          ? `${api}: no answer from ${new URL(url).host} within ${timeoutMs} ms`
+          ? `${api}: no answer from ${new URL(url).host} within ${limitMs} ms`
           : `${api}: cannot reach ${new URL(url).host}`,
         { kind: timedOut ? 'timeout' : 'network', cause: err },
       );
@@ -99,10 +106,10 @@ export function createMarketplaceClient(
   }
 
   /** Tries each base URL in turn, moving on only when the host is unreachable or failing (5xx). */
-  async function get(api: string, pathAndQuery: string): Promise<unknown> {
+  async function get(api: string, pathAndQuery: string, deadline: number): Promise<unknown> {
     for (let i = 0; ; i++) {
       try {
-        return await attempt(api, bases[i]!, pathAndQuery);
+        return await attempt(api, bases[i]!, pathAndQuery, deadline);
       } catch (err) {
         const retryable =
           err instanceof OpenApiError &&
@@ -113,12 +120,12 @@ export function createMarketplaceClient(
   }
 
   return {
-    async queryOrder(orderId, orderLineId) {
+    async queryOrder(orderId, orderLineId, options = {}) {
       const api = 'query order';
       // encodeURIComponent, not URLSearchParams: the signer reads '+' as a literal plus (spec 2.8).
       let query = `orderId=${encodeURIComponent(orderId)}`;
       if (orderLineId !== undefined) query += `&orderLineId=${encodeURIComponent(orderLineId)}`;
-      const body = await get(api, `${QUERY_ORDER_PATH}?${query}`);
+      const body = await get(api, `${QUERY_ORDER_PATH}?${query}`, options.deadline ?? Infinity);
 
       if (!isRecord(body) || typeof body.resultCode !== 'string') {
         throw new OpenApiError(`${api}: response has no resultCode`, { kind: 'malformed' });

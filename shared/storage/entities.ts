@@ -11,7 +11,6 @@
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Entity } from 'dynamodb-toolbox/entity';
-import { any } from 'dynamodb-toolbox/schema/any';
 import { boolean } from 'dynamodb-toolbox/schema/boolean';
 import { item } from 'dynamodb-toolbox/schema/item';
 import { list } from 'dynamodb-toolbox/schema/list';
@@ -111,8 +110,9 @@ export function createEntities(table: ServiceTable) {
       testFlag: boolean(),
       orderType: optionalString(),
       chargingMode: optionalString(),
-      /** the order as query order returned it, buyer data removed (it is sealed below) */
-      order: any(),
+      /** sealed JSON of the order as query order returned it, without buyer info */
+      orderSealed: string(),
+      /** sealed JSON of BuyerContact */
       buyerSealed: optionalString(),
       notifiedAt: string(),
     }),

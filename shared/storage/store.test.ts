@@ -4,8 +4,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createSealer } from '#shared/crypto/sealer';
 import type { Instance } from '#shared/domain/instance';
 import { createTestTable } from '../testing/table.ts';
-import type { CallReceipt } from '#shared/domain/repository';
-import { NonceReplayError, Store } from './store.ts';
+import { NonceReplayError, type CallReceipt } from '#shared/domain/repository';
+import { Store } from './store.ts';
 
 let store: Store;
 let raw: Awaited<ReturnType<typeof createTestTable>>;

@@ -5,9 +5,9 @@
  * audit record, and two copies of the same call racing each other are decided by DynamoDB conditions
  * (order line unique, instance version unchanged) rather than by a lock.
  */
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 // subpath imports keep the bundle to what is used
 import type { FormattedItem } from 'dynamodb-toolbox/entity';
 import { BatchGetRequest } from 'dynamodb-toolbox/entity/actions/batchGet';
@@ -22,16 +22,8 @@ import { BatchGetCommand, execute as executeBatchGet } from 'dynamodb-toolbox/ta
 import { QueryCommand } from 'dynamodb-toolbox/table/actions/query';
 import type { Sealer } from '#shared/crypto/sealer';
 import type { BuyerContact, Instance } from '#shared/domain/instance';
-import type { CallReceipt, CallRecord, OrderNotice, Repository } from '#shared/domain/repository';
+import { NonceReplayError, type CallReceipt, type CallRecord, type OrderNotice, type Repository } from '#shared/domain/repository';
 import { createEntities, createTable, instancePk, orderPk, PROVISION_TIMER, type Entities } from './entities.ts';
-
-/** The nonce of this request was already used: answer 000001, nothing was written. */
-export class NonceReplayError extends Error {
-  override readonly name = 'NonceReplayError';
-  constructor() {
-    super('nonce already used');
-  }
-}
 
 export interface StoreOptions {
   documentClient: DynamoDBDocumentClient;
@@ -46,6 +38,7 @@ export interface StoreOptions {
 type WriteTransactionImplementation = Exclude<ExecuteTransactWriteInput[number], ExecuteTransactWriteOptions>;
 
 const epochSeconds = (d: Date) => Math.floor(d.getTime() / 1000);
+const pause = (attempt: number) => new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * (attempt + 1)));
 
 export class Store implements Repository {
   private readonly e: Entities;
@@ -98,8 +91,12 @@ export class Store implements Repository {
       .options({ consistent: true })
       .send();
     if (!Item) return undefined;
-    const { buyerSealed, ...rest } = Item;
-    return { ...rest, buyer: buyerSealed ? (JSON.parse(this.sealer.open(buyerSealed)) as BuyerContact) : undefined };
+    const { buyerSealed, orderSealed, ...rest } = Item;
+    return {
+      ...rest,
+      order: JSON.parse(this.sealer.open(orderSealed)) as unknown,
+      buyer: buyerSealed ? (JSON.parse(this.sealer.open(buyerSealed)) as BuyerContact) : undefined,
+    };
   }
 
   /** The calls recorded for an instance, newest first. */
@@ -145,20 +142,24 @@ export class Store implements Repository {
    */
   async createInstance(instance: Instance, receipt: CallReceipt): Promise<{ created: true } | { created: false; instanceId: string }> {
     const { orderId, orderLineId, instanceId, createdAt } = instance;
-    const outcome = await this.transact(
-      receipt,
-      this.e.OrderLineEntity.build(PutTransaction)
-        .item({ orderId, orderLineId, instanceId, createdAt })
-        .options({ condition: { attr: 'instanceId', exists: false }, returnValuesOnConditionFalse: 'ALL_OLD' }),
-      this.e.InstanceEntity.build(PutTransaction)
-        .item(this.toItem(instance))
-        .options({ condition: { attr: 'instanceId', exists: false } }),
-    );
-    if (outcome.ok) return { created: true };
-    const owner = outcome.failedItems[0] as { instanceId?: string } | undefined;
-    const existing = owner?.instanceId ?? (await this.findInstanceIdByOrderLine(orderId, orderLineId));
-    if (!existing) throw new Error('order line claim failed but no owner was found');
-    return { created: false, instanceId: existing };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const outcome = await this.transact(
+        receipt,
+        this.e.OrderLineEntity.build(PutTransaction)
+          .item({ orderId, orderLineId, instanceId, createdAt })
+          .options({ condition: { attr: 'instanceId', exists: false }, returnValuesOnConditionFalse: 'ALL_OLD' }),
+        this.e.InstanceEntity.build(PutTransaction)
+          .item(this.toItem(instance))
+          .options({ condition: { attr: 'instanceId', exists: false } }),
+      );
+      if (outcome.ok) return { created: true };
+      const owner = (outcome.failedItems[0] as { instanceId?: string } | undefined)?.instanceId;
+      const existing = owner ?? (await this.findInstanceIdByOrderLine(orderId, orderLineId));
+      if (existing) return { created: false, instanceId: existing };
+      // cancelled by a concurrent transaction (TransactionConflict) that did not create the line: try again
+      await pause(attempt);
+    }
+    throw new Error(`could not claim order line ${orderId}/${orderLineId}: concurrent transactions kept conflicting`);
   }
 
   /** Writes the next version of an instance if nobody changed it since `expectedVersion` was read. */
@@ -172,11 +173,16 @@ export class Store implements Repository {
 
   /** Records an order notification once; a repeat (or a concurrent copy) reports 'duplicate'. */
   async recordOrderNotice(notice: OrderNotice, receipt: CallReceipt): Promise<'recorded' | 'duplicate'> {
-    const { buyer, ...rest } = notice;
+    const { buyer, order, ...rest } = notice;
     const outcome = await this.transact(
       receipt,
       this.e.OrderNoticeEntity.build(PutTransaction)
-        .item({ ...rest, buyerSealed: buyer ? this.sealer.seal(JSON.stringify(buyer)) : undefined })
+        .item({
+          ...rest,
+          // the order carries buyer-entered parameters (e-mail domain, IP…): sealed like the contact data
+          orderSealed: this.sealer.seal(JSON.stringify(order)),
+          buyerSealed: buyer ? this.sealer.seal(JSON.stringify(buyer)) : undefined,
+        })
         .options({ condition: { attr: 'notifiedAt', exists: false } }),
     );
     return outcome.ok ? 'recorded' : 'duplicate';
@@ -191,13 +197,15 @@ export class Store implements Repository {
       : receipt.orderId && receipt.orderLineId
         ? orderPk(receipt.orderId, receipt.orderLineId)
         : `CALLS#${at.toISOString().slice(0, 10)}`;
+    const nonce = this.e.NonceEntity.build(PutTransaction)
+      .item({ nonce: receipt.nonce, expiresAt: epochSeconds(at) + this.nonceTtlSeconds })
+      .options({
+        // an expired nonce that TTL has not deleted yet may be used again
+        condition: { or: [{ attr: 'nonce', exists: false }, { attr: 'expiresAt', lt: epochSeconds(at) }] },
+      });
     return [
-      this.e.NonceEntity.build(PutTransaction)
-        .item({ nonce: receipt.nonce, expiresAt: epochSeconds(at) + this.nonceTtlSeconds })
-        .options({
-          // an expired nonce that TTL has not deleted yet may be used again
-          condition: { or: [{ attr: 'nonce', exists: false }, { attr: 'expiresAt', lt: epochSeconds(at) }] },
-        }),
+      ...(receipt.nonceRecorded ? [] : [nonce]),
+      // same key for every write of one call: a later write replaces the record with the final answer
       this.e.CallEntity.build(PutTransaction).item({
         subject,
         callKey: `CALL#${at.toISOString()}#${receipt.nonce}`,
@@ -219,24 +227,31 @@ export class Store implements Repository {
    * failed domain conditions come back as `ok: false` with the old items DynamoDB returned (if asked).
    */
   private async transact(receipt: CallReceipt, ...domain: WriteTransactionImplementation[]) {
-    return this.run([...this.receiptItems(receipt), ...domain], 2);
+    const receiptItems = this.receiptItems(receipt);
+    return this.run([...receiptItems, ...domain], receiptItems.length, !receipt.nonceRecorded);
   }
 
   private async transactWithoutReceipt(...domain: WriteTransactionImplementation[]) {
-    return this.run(domain, 0);
+    return this.run(domain, 0, false);
   }
 
-  private async run(items: WriteTransactionImplementation[], domainOffset: number) {
+  /**
+   * A cancelled transaction is, by its reasons: a used nonce (first item failed its condition, or a
+   * concurrent copy with the same nonce holds it) → NonceReplayError; a domain condition that failed,
+   * or a concurrent transaction on the same items (TransactionConflict) → `ok: false`, the caller
+   * re-reads and decides again; anything else → rethrown (answered 000005, the marketplace retries).
+   */
+  private async run(items: WriteTransactionImplementation[], domainOffset: number, firstIsNonce: boolean) {
     try {
       await executeTransactWrite(...items);
       return { ok: true as const };
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
       const reasons = error.CancellationReasons ?? [];
-      const failed = (i: number) => reasons[i]?.Code === 'ConditionalCheckFailed';
-      if (domainOffset > 0 && failed(0)) throw new NonceReplayError();
+      const lost = (code?: string) => code === 'ConditionalCheckFailed' || code === 'TransactionConflict';
+      if (firstIsNonce && lost(reasons[0]?.Code)) throw new NonceReplayError();
       const domainReasons = reasons.slice(domainOffset);
-      if (!domainReasons.some((r) => r.Code === 'ConditionalCheckFailed')) throw error;
+      if (!domainReasons.some((r) => lost(r.Code))) throw error;
       const failedItems = domainReasons.map((r) =>
         r.Code === 'ConditionalCheckFailed' && r.Item ? unmarshall(r.Item as Parameters<typeof unmarshall>[0]) : undefined,
       );
@@ -246,7 +261,8 @@ export class Store implements Repository {
 
   private toItem(instance: Instance) {
     const { buyer, appInfo, provisioningDueAt, ...rest } = instance;
-    const due = instance.status === 'PROVISIONING' && provisioningDueAt;
+    // unfinished provisioning stays on the byDue index, also while frozen (it completes into FROZEN)
+    const due = !appInfo && (instance.status === 'PROVISIONING' || instance.status === 'FROZEN') && provisioningDueAt;
     return {
       ...rest,
       buyerSealed: buyer ? this.sealer.seal(JSON.stringify(buyer)) : undefined,
@@ -272,4 +288,19 @@ export class Store implements Repository {
     }
     return instance;
   }
+}
+
+/**
+ * The store of a running service. `endpoint` = DynamoDB Local (npm start, invoke local, tests): it
+ * accepts any credentials, so fixed dummy ones are used and real ones are never sent there.
+ */
+export function createStore(options: Omit<StoreOptions, 'documentClient'> & { endpoint?: string }): Store {
+  const { endpoint, ...rest } = options;
+  const client = new DynamoDBClient(
+    endpoint
+      ? { endpoint, region: process.env.AWS_REGION || 'localhost', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+      : {},
+  );
+  const documentClient = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  return new Store({ ...rest, documentClient });
 }

@@ -1,0 +1,283 @@
+/**
+ * newInstance and everything that provisions (spec 3.1; business rules 3.1, T8).
+ *
+ * Claim first, provision second: the order line, the instance (PROVISIONING, due for a retry later)
+ * and the call's nonce and audit record are committed in one conditional transaction before the
+ * product is asked for anything. So concurrent copies of a call and replayed nonces never reach the
+ * product; only the call that won the order line provisions, under the instance id that is answered.
+ * Its final answer (000000, 000004 or the product's refusal) then rewrites the audit record together
+ * with the instance's new state.
+ */
+import { findOrderLine, type OrderInfo, type OrderLine } from '#shared/openapi/order';
+import { ResultCode } from '#shared/protocol/resultCodes';
+import { receiptOf, type Call, type Reply, type Services } from './call.ts';
+import type { AppInfo, Instance } from './instance.ts';
+import {
+  ConcurrencyError,
+  dueAfter,
+  errorName,
+  factsOf,
+  instanceFromOrder,
+  notifyLifecycle,
+  provisionerFor,
+  transition,
+} from './instances.ts';
+import { decide, type LifecycleState } from './lifecycle.ts';
+import { ProvisioningError } from './provisioner.ts';
+import type { CallReceipt } from './repository.ts';
+import { failure, success } from './replies.ts';
+
+const MAX_CLAIM_ATTEMPTS = 5;
+/** time kept back from the answer budget for the final write and the response */
+const WRITE_RESERVE_MS = 400;
+
+const inProgress = (instanceId: string, resultMsg = 'provisioning in progress') =>
+  failure(ResultCode.IN_PROGRESS, resultMsg, { instanceId });
+
+const subjectOf = (i: Pick<Instance, 'instanceId' | 'orderId' | 'orderLineId'>) => ({
+  instanceId: i.instanceId,
+  orderId: i.orderId,
+  orderLineId: i.orderLineId,
+});
+
+/** newInstance: the same order line always yields the instance id of its first call (its businessId). */
+export async function createInstance(
+  svc: Services,
+  call: Call,
+  req: { orderId: string; orderLineId: string; businessId: string },
+): Promise<Reply> {
+  const { orderId, orderLineId, businessId } = req;
+  const existing = await svc.store.findInstanceIdByOrderLine(orderId, orderLineId);
+  if (existing) return answerRepeatedCreate(svc, call, existing);
+
+  const order = await svc.marketplace.queryOrder(orderId, orderLineId, { deadline: call.deadline });
+  const line = findOrderLine(order, orderLineId);
+  if (!line) {
+    const reply = failure(ResultCode.INVALID_PARAMETER, `order line ${orderLineId} not found in order ${orderId}`);
+    await svc.store.recordCall(receiptOf(call, reply, { orderId, orderLineId }));
+    return reply;
+  }
+  const instance = instanceFromOrder({ instanceId: businessId, order, line, testFlag: call.testFlag, now: call.receivedAt });
+  instance.provisioningDueAt = dueAfter(call.receivedAt, svc.settings.provisionRetryDelayMs);
+  const claim = await svc.store.createInstance(instance, receiptOf(call, inProgress(businessId), subjectOf(instance)));
+  if (!claim.created) return answerRepeatedCreate(svc, call, claim.instanceId);
+  return provisionClaimed(svc, call, instance, { order, line });
+}
+
+/**
+ * newInstance for an order line that has its instance: the same id, as the instance is now. A failed
+ * provisioning, one whose process died (due again) or a new dial-test cycle is taken over by this call.
+ */
+async function answerRepeatedCreate(svc: Services, call: Call, instanceId: string): Promise<Reply> {
+  for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
+    const instance = await svc.store.getInstance(instanceId);
+    if (!instance) throw new Error(`order line points at missing instance ${instanceId}`);
+    const decision = decide(instance.status, 'CREATE', factsOf(instance, call));
+    if (decision.kind !== 'apply' && !isStalled(instance, call.receivedAt)) {
+      const reply = instance.status === 'PROVISIONING' ? inProgress(instanceId) : success({ instanceId });
+      await svc.store.recordCall(receiptOf(call, reply, subjectOf(instance)));
+      return reply;
+    }
+    const target = decision.kind === 'apply' ? decision.to : instance.status;
+    const receipt = receiptOf(call, inProgress(instanceId, 'provisioning resumed'), subjectOf(instance));
+    const claimed = await claimProvisioning(svc, instance, target, call.receivedAt, receipt);
+    if (!claimed) continue;
+    let source;
+    try {
+      source = await orderLineOf(svc, claimed, call.deadline);
+    } catch (error) {
+      // the claim made it due again: the job (or the next resend) retries
+      svc.logger.warn('order unavailable to resume provisioning', { instanceId, error: errorName(error) });
+      return inProgress(instanceId, 'provisioning resumed');
+    }
+    return provisionClaimed(svc, call, claimed, source);
+  }
+  throw new ConcurrencyError(`instance ${instanceId} kept changing under newInstance`);
+}
+
+const isStalled = (instance: Instance, now: Date) =>
+  instance.status === 'PROVISIONING' && !instance.appInfo && (instance.provisioningDueAt ?? '') <= now.toISOString();
+
+/** Provisions a claimed instance within what is left of the call's budget and answers accordingly. */
+async function provisionClaimed(
+  svc: Services,
+  call: Call,
+  claimed: Instance,
+  source: { order: OrderInfo; line: OrderLine },
+): Promise<Reply> {
+  const { instanceId } = claimed;
+  const budget = Math.min(svc.settings.provisionBudgetMs, call.deadline - Date.now() - WRITE_RESERVE_MS);
+  const outcome = await provisionWithin(svc, claimed, source, budget);
+  const answered = (reply: Reply): CallReceipt => ({ ...receiptOf(call, reply, subjectOf(claimed)), nonceRecorded: true });
+  switch (outcome.kind) {
+    case 'done': {
+      const reply = success({ instanceId });
+      await completeProvisioning(svc, instanceId, outcome.appInfo, call.receivedAt, answered(reply));
+      return reply;
+    }
+    case 'refused': {
+      const reply = failure(outcome.error.code, outcome.error.message, { instanceId });
+      await markFailed(svc, instanceId, outcome.error, call.receivedAt, answered(reply));
+      return reply;
+    }
+    case 'pending':
+      finishInBackground(svc, instanceId, outcome.promise);
+      return inProgress(instanceId); // the claim recorded this answer already
+  }
+}
+
+type ProvisionOutcome =
+  | { kind: 'done'; appInfo: AppInfo }
+  | { kind: 'pending'; promise: Promise<AppInfo> }
+  | { kind: 'refused'; error: ProvisioningError };
+
+/**
+ * Runs the provisioner and waits at most `budgetMs`. A refusal (ProvisioningError) is an answer; any
+ * other failure is transient: the instance stays due and is tried again.
+ */
+async function provisionWithin(
+  svc: Services,
+  instance: Instance,
+  source: { order: OrderInfo; line: OrderLine },
+  budgetMs: number,
+): Promise<ProvisionOutcome> {
+  const promise = Promise.resolve().then(() =>
+    provisionerFor(svc, instance).provision(
+      {
+        instanceId: instance.instanceId,
+        orderId: instance.orderId,
+        orderLineId: instance.orderLineId,
+        order: source.order,
+        line: source.line,
+        testFlag: instance.testFlag,
+        attempt: instance.provisioningAttempts,
+      },
+      AbortSignal.timeout(Math.max(budgetMs, svc.settings.resumeBudgetMs)),
+    ),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(0, budgetMs))));
+  try {
+    const first = await Promise.race([promise, timeout]);
+    if (first === 'timeout') return { kind: 'pending', promise };
+    return { kind: 'done', appInfo: first };
+  } catch (error) {
+    if (error instanceof ProvisioningError) return { kind: 'refused', error };
+    svc.logger.warn('provisioning attempt failed; it will be retried', { instanceId: instance.instanceId, error: errorName(error) });
+    return { kind: 'pending', promise };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Lets a provisioning that outlived the answer budget finish in this process if it can. */
+function finishInBackground(svc: Services, instanceId: string, promise: Promise<AppInfo>): void {
+  promise
+    .then((appInfo) => completeProvisioning(svc, instanceId, appInfo, new Date()))
+    .catch(async (error: unknown) => {
+      if (error instanceof ProvisioningError) return giveUpIfFinal(svc, instanceId, error, new Date());
+      svc.logger.warn('provisioning attempt failed; the resume job retries it', { instanceId, error: errorName(error) });
+    })
+    .catch((error: unknown) => svc.logger.error('could not record provisioning outcome', { instanceId, error: errorName(error) }));
+}
+
+/** One more attempt at an unfinished provisioning: counted, and due again after the retry delay. */
+async function claimProvisioning(
+  svc: Services,
+  instance: Instance,
+  status: LifecycleState,
+  now: Date,
+  receipt?: CallReceipt,
+): Promise<Instance | undefined> {
+  const next: Instance = {
+    ...instance,
+    status,
+    provisioningAttempts: instance.provisioningAttempts + 1,
+    provisioningDueAt: dueAfter(now, svc.settings.provisionRetryDelayMs),
+    updatedAt: now.toISOString(),
+  };
+  const saved = await svc.store.saveInstance(next, instance.version, receipt);
+  return saved === 'saved' ? { ...next, version: instance.version + 1 } : undefined;
+}
+
+async function orderLineOf(svc: Services, instance: Instance, deadline?: number) {
+  const order = await svc.marketplace.queryOrder(instance.orderId, instance.orderLineId, { deadline });
+  const line = findOrderLine(order, instance.orderLineId);
+  if (!line) throw new Error(`query order: line ${instance.orderLineId} missing from order ${instance.orderId}`);
+  return { order, line };
+}
+
+/**
+ * The provisioner finished: ACTIVE (or FROZEN with its tenant recorded). If the instance was released
+ * meanwhile, the product is told to delete the tenant it just created.
+ */
+export async function completeProvisioning(
+  svc: Services,
+  instanceId: string,
+  appInfo: AppInfo,
+  now: Date,
+  receipt?: CallReceipt,
+): Promise<void> {
+  const result = await transition(svc, instanceId, 'PROVISIONED', now, () => ({ appInfo, provisioningDueAt: undefined }), receipt);
+  if (result && !result.applied && result.before.status === 'RELEASED')
+    await notifyLifecycle(svc, { event: 'RELEASE', from: 'RELEASED', instance: { ...result.before, appInfo } });
+}
+
+/** The product refused this provisioning: FAILED; the marketplace's next newInstance retries it. */
+async function markFailed(svc: Services, instanceId: string, error: ProvisioningError, now: Date, receipt?: CallReceipt) {
+  svc.logger.warn('provisioning refused', { instanceId, code: error.code, permanent: error.permanent });
+  await transition(
+    svc,
+    instanceId,
+    'PROVISION_FAILED',
+    now,
+    () => ({ provisioningDueAt: undefined, statusReason: `provisioning refused (${error.code}): ${error.message}` }),
+    receipt,
+  );
+}
+
+/** A background or scheduled attempt failed: give up when the product says so or attempts are spent. */
+async function giveUpIfFinal(svc: Services, instanceId: string, error: ProvisioningError, now: Date) {
+  const instance = await svc.store.getInstance(instanceId);
+  if (instance && (error.permanent || instance.provisioningAttempts >= svc.settings.maxProvisionAttempts))
+    await markFailed(svc, instanceId, error, now);
+}
+
+/**
+ * The scheduled job's work: every provisioning due by `now` is claimed (a conditional write, so two
+ * overlapping runs never take the same instance) and attempted once more.
+ */
+export async function resumeDueProvisioning(svc: Services, now: Date) {
+  const summary = { due: 0, completed: 0, pending: 0, failed: 0, skipped: 0 };
+  for (const instanceId of await svc.store.dueProvisioning(now)) {
+    summary.due++;
+    const instance = await svc.store.getInstance(instanceId);
+    const due = instance && !instance.appInfo && (instance.provisioningDueAt ?? '') <= now.toISOString();
+    const resumable = instance?.status === 'PROVISIONING' || instance?.status === 'FROZEN';
+    const claimed = instance && due && resumable ? await claimProvisioning(svc, instance, instance.status, now) : undefined;
+    if (!claimed) {
+      summary.skipped++;
+      continue;
+    }
+    try {
+      const outcome = await provisionWithin(svc, claimed, await orderLineOf(svc, claimed), svc.settings.resumeBudgetMs);
+      if (outcome.kind === 'done') {
+        await completeProvisioning(svc, instanceId, outcome.appInfo, now);
+        summary.completed++;
+        continue;
+      }
+      if (outcome.kind === 'refused') await giveUpIfFinal(svc, instanceId, outcome.error, now);
+      else outcome.promise.catch(() => undefined); // still running or failed: the claim made it due again
+      summary[outcome.kind === 'refused' ? 'failed' : 'pending']++;
+    } catch (error) {
+      svc.logger.warn('resume attempt failed', { instanceId, error: errorName(error) });
+      summary.failed++;
+    }
+    if (claimed.provisioningAttempts >= svc.settings.maxProvisionAttempts) {
+      const latest = await svc.store.getInstance(instanceId);
+      if (latest && !latest.appInfo && latest.status === 'PROVISIONING')
+        await markFailed(svc, instanceId, new ProvisioningError('too many attempts', ResultCode.PRODUCT_ERROR, true), now);
+    }
+  }
+  return summary;
+}
