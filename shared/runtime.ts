@@ -30,6 +30,24 @@ export function getRuntime(): Promise<Runtime> {
   return runtime;
 }
 
+const KEY_REFRESH_INTERVAL_MS = 60_000;
+let lastKeyRefresh = 0;
+
+/**
+ * Re-reads the access keys from SSM (at most once a minute per container) after a signature did not
+ * verify: a key changed in the console and in SSM is picked up by warm containers without a redeploy.
+ * Returns whether the keys changed.
+ */
+export async function refreshAccessKeys(): Promise<boolean> {
+  const current = await getRuntime();
+  if (!current.settings.secretsParameter || Date.now() - lastKeyRefresh < KEY_REFRESH_INTERVAL_MS) return false;
+  lastKeyRefresh = Date.now();
+  const fresh = await loadSecrets(current.settings, process.env, { forceFetch: true });
+  if (fresh.accessKeys.join('\n') === current.secrets.accessKeys.join('\n')) return false;
+  current.secrets.accessKeys = fresh.accessKeys;
+  return true;
+}
+
 async function build(): Promise<Runtime> {
   const settings = loadSettings();
   const secrets = await loadSecrets(settings);

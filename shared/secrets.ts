@@ -29,17 +29,26 @@ export const LOCAL_DEFAULTS = {
 
 const list = (raw: string | undefined) => (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 
-export async function loadSecrets(settings: Settings, env: NodeJS.ProcessEnv = process.env): Promise<Secrets> {
+/** The local defaults are public: never used by a function really running in AWS Lambda. */
+const localDefaultsAllowed = (settings: Settings, env: NodeJS.ProcessEnv) =>
+  settings.stage === 'local' && (!env.AWS_LAMBDA_FUNCTION_NAME || Boolean(env.IS_OFFLINE) || Boolean(env.IS_LOCAL));
+
+export async function loadSecrets(
+  settings: Settings,
+  env: NodeJS.ProcessEnv = process.env,
+  { forceFetch = false } = {},
+): Promise<Secrets> {
   if (settings.secretsParameter) {
     const value = await getParameter<Partial<Secrets>>(settings.secretsParameter, {
       decrypt: true,
       transform: 'json',
       maxAge: 300,
+      forceFetch,
     });
     return validate(value ?? {}, `SSM parameter ${settings.secretsParameter}`);
   }
   const read = (name: keyof typeof LOCAL_DEFAULTS) =>
-    env[name] || (settings.stage === 'local' ? LOCAL_DEFAULTS[name] : undefined);
+    env[name] || (localDefaultsAllowed(settings, env) ? LOCAL_DEFAULTS[name] : undefined);
   return validate(
     {
       accessKeys: list(read('KOOGALLERY_ACCESS_KEY')),

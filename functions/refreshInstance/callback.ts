@@ -10,7 +10,7 @@ export const refreshInstance = defineCallback({
     orderId: fields.id(),
     orderLineId: fields.id(),
     scene: z.enum(['TRIAL_TO_FORMAL', 'RENEWAL', 'UNSUBSCRIBE_RENEWAL_PERIOD', 'RENEWAL_CHANGE']),
-    expireTime: z.string().regex(/^\d{14}(\d{3})?$/, 'must be yyyyMMddHHmmss or yyyyMMddHHmmssSSS'),
+    expireTime: fields.marketTime(),
     productId: fields.id().optional(),
     testFlag: fields.testFlag,
   }),

@@ -103,6 +103,20 @@ describe('slow provisioning', () => {
     expect((await (await store()).dueProvisioning(new Date(Date.now() + 600_000))).includes(instanceId)).toBe(false);
   });
 
+  it('a provisioning frozen before it finished stays due, completes into FROZEN, and unfreezes to ACTIVE', async () => {
+    script.push('hang', 'ok');
+    const ids = await order();
+    const instanceId = (await call({ activity: 'newInstance', businessId: randomUUID(), ...ids })).json.instanceId!;
+    expect((await call({ activity: 'updateInstanceStatus', instanceId, status: 'FREEZE' })).json.resultCode).toBe('000000');
+    expect((await (await store()).dueProvisioning(new Date(Date.now() + 120_000))).includes(instanceId)).toBe(true);
+    await runJob(new Date(Date.now() + 120_000));
+    const frozen = await (await store()).getInstance(instanceId);
+    expect(frozen?.status).toBe('FROZEN');
+    expect(frozen?.appInfo?.frontEndUrl).toContain(ids.orderLineId);
+    expect((await call({ activity: 'updateInstanceStatus', instanceId, status: 'UNFREEZE' })).json.resultCode).toBe('000000');
+    expect((await (await store()).getInstance(instanceId))?.status).toBe('ACTIVE');
+  });
+
   it('a marketplace resend after the retry delay resumes a stalled provisioning itself', async () => {
     script.push('hang', 'ok');
     const ids = await order();

@@ -60,7 +60,9 @@ async function main() {
     env: childEnv,
     stdio: 'inherit',
   });
-  log(`API on http://127.0.0.1:${port}/produce (V2 access key "${env.KOOGALLERY_ACCESS_KEY || LOCAL_DEFAULTS.KOOGALLERY_ACCESS_KEY}")`);
+  // only the public development key is ever printed
+  const key = env.KOOGALLERY_ACCESS_KEY ? 'from KOOGALLERY_ACCESS_KEY' : `"${LOCAL_DEFAULTS.KOOGALLERY_ACCESS_KEY}"`;
+  log(`API on http://127.0.0.1:${port}/produce (V2 access key ${key})`);
 
   let stopping = false;
   const stop = async (code: number) => {

@@ -1,11 +1,8 @@
 /** The lifecycle callbacks of spec 3.3–3.6, each one Mutation of shared/domain/instances. */
 import { findOrderLine } from '#shared/openapi/order';
-import { ResultCode } from '#shared/protocol/resultCodes';
-import { parseMarketTime } from '#shared/protocol/time';
 import type { Call, Reply, Services } from './call.ts';
 import type { Instance } from './instance.ts';
 import { definedOnly, mutateInstance, productOf } from './instances.ts';
-import { failure } from './replies.ts';
 
 export type RefreshScene = 'TRIAL_TO_FORMAL' | 'RENEWAL' | 'UNSUBSCRIBE_RENEWAL_PERIOD' | 'RENEWAL_CHANGE';
 
@@ -24,10 +21,8 @@ const specFromOrder = (svc: Services, call: Call, orderId: string, orderLineId: 
 export async function refreshInstance(
   svc: Services,
   call: Call,
-  req: { instanceId: string; orderId: string; orderLineId: string; scene: RefreshScene; expireTime: string; productId?: string },
+  req: { instanceId: string; orderId: string; orderLineId: string; scene: RefreshScene; expireTime: Date; productId?: string },
 ): Promise<Reply> {
-  const expiry = parseMarketTime(req.expireTime);
-  if (!expiry) return failure(ResultCode.INVALID_PARAMETER, 'expireTime must be yyyyMMddHHmmss or yyyyMMddHHmmssSSS (UTC)');
   return mutateInstance(svc, call, req.instanceId, {
     event: 'RENEW',
     opKey: `refresh:${req.orderId}:${req.orderLineId}:${req.scene}`,
@@ -36,7 +31,7 @@ export async function refreshInstance(
     reason: `refreshInstance ${req.scene} (order ${req.orderId})`,
     prepare: req.scene === 'RENEWAL_CHANGE' ? specFromOrder(svc, call, req.orderId, req.orderLineId) : undefined,
     change: (instance) => ({
-      expireTime: expiry.toISOString(),
+      expireTime: req.expireTime.toISOString(),
       trial: req.scene === 'TRIAL_TO_FORMAL' ? false : instance.trial,
       ...(req.productId ? { product: { ...instance.product, productId: req.productId } } : {}),
     }),

@@ -5,6 +5,7 @@
  */
 import * as z from 'zod';
 import type { Call, Reply, Services } from '#shared/domain/call';
+import { parseMarketTime } from '#shared/protocol/time';
 
 export interface Callback<S extends z.ZodType = z.ZodType> {
   activity: string;
@@ -17,6 +18,13 @@ export const defineCallback = <S extends z.ZodType>(callback: Callback<S>): Call
 /** Field rules shared by the V2 bodies (lengths from spec 3.x; unknown fields are ignored). */
 export const fields = {
   id: (max = 64) => z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`),
+  /** UTC yyyyMMddHHmmss or yyyyMMddHHmmssSSS (spec 3.3 sends both), parsed to a Date */
+  marketTime: () =>
+    z.string().transform((value, ctx) => {
+      const date = parseMarketTime(value);
+      if (!date) ctx.addIssue({ code: 'custom', message: 'must be a UTC time yyyyMMddHHmmss or yyyyMMddHHmmssSSS' });
+      return date ?? z.NEVER;
+    }),
   /** "1" = console debug call; production omits it or sends "0" (spec 3.0) */
   testFlag: z.union([z.string().max(2), z.number().int()]).optional(),
 };

@@ -36,8 +36,12 @@ async function signingKey(): Promise<string | undefined> {
   }
 }
 
+/** `resultMsg` is at most 255 characters (spec 3.0). */
+const MAX_MESSAGE = 255;
+
 async function toHttp(reply: Reply): Promise<APIGatewayProxyResult> {
-  const body = asciiJson(reply);
+  const resultMsg = reply.resultMsg.length > MAX_MESSAGE ? `${reply.resultMsg.slice(0, MAX_MESSAGE - 1)}…` : reply.resultMsg;
+  const body = asciiJson({ ...reply, resultMsg });
   const key = await signingKey();
   return {
     statusCode: 200,

@@ -8,7 +8,7 @@ import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { ResultCode } from '#shared/protocol/resultCodes';
 import { verifyV2Request } from '#shared/protocol/signature';
-import { getRuntime } from '#shared/runtime';
+import { getRuntime, refreshAccessKeys } from '#shared/runtime';
 import { MarketplaceError } from './errors.ts';
 
 export interface VerifiedRequest {
@@ -34,15 +34,19 @@ export function verifySignature(): MiddlewareObj<SignedEvent, APIGatewayProxyRes
         throw new MarketplaceError(ResultCode.INVALID_PARAMETER, `request body larger than ${settings.maxBodyBytes} bytes`);
       const query = event.queryStringParameters ?? {};
       const now = Date.now();
-      const verdict = verifyV2Request({
-        accessKeys: secrets.accessKeys,
-        signature: query.signature,
-        timestamp: query.timestamp,
-        nonce: query.nonce,
-        rawBody,
-        nowMs: now,
-        windowMs: settings.timestampWindowMs,
-      });
+      const verify = () =>
+        verifyV2Request({
+          accessKeys: secrets.accessKeys,
+          signature: query.signature,
+          timestamp: query.timestamp,
+          nonce: query.nonce,
+          rawBody,
+          nowMs: now,
+          windowMs: settings.timestampWindowMs,
+        });
+      let verdict = verify();
+      // a key rotated in SSM after this container started: look once more with fresh keys
+      if (!verdict.ok && verdict.reason === 'signature' && (await refreshAccessKeys())) verdict = verify();
       if (!verdict.ok) throw new MarketplaceError(ResultCode.AUTH_FAILED, verdict.message);
       event.verified = { nonce: query.nonce!, rawBody, receivedAt: new Date(now) };
     },
