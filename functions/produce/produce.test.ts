@@ -155,8 +155,10 @@ describe('POST /produce — lifecycle', () => {
     // the next day's dial test replays the same cases, release included
     expect((await call({ activity: 'releaseInstance', instanceId, testFlag: '1' })).json.resultCode).toBe('000000');
     const again = await call({ activity: 'newInstance', businessId: randomUUID(), orderId: 'MOCKPERIODYEARNEW', orderLineId: 'MOCKPERIODYEARNEW-000001', testFlag: '1' });
-    expect(again.json).toMatchObject({ instanceId });
-    expect(['000000', '000004']).toContain(again.json.resultCode);
+    expect(again.json).toEqual({ resultCode: '000000', resultMsg: 'success.', instanceId });
+    const reborn = await (await store()).getInstance(instanceId);
+    expect(reborn).toMatchObject({ status: 'ACTIVE', statusReason: 'tenant provisioned', provisioningAttempts: 2 });
+    expect(reborn?.releasedAt).toBeUndefined();
     expect((await call({ activity: 'updateInstanceStatus', instanceId, status: 'FREEZE', testFlag: '1' })).json.resultCode).toBe('000000');
   });
 });

@@ -189,9 +189,12 @@ async function claimProvisioning(
   now: Date,
   receipt?: CallReceipt,
 ): Promise<Instance | undefined> {
+  const restarted = instance.status === 'RELEASED' || instance.status === 'FAILED';
   const next: Instance = {
     ...instance,
     status,
+    statusReason: `provisioning attempt ${instance.provisioningAttempts + 1}`,
+    ...(restarted ? { releasedAt: undefined, frozenAt: undefined } : {}),
     provisioningAttempts: instance.provisioningAttempts + 1,
     provisioningDueAt: dueAfter(now, svc.settings.provisionRetryDelayMs),
     updatedAt: now.toISOString(),
@@ -218,7 +221,7 @@ export async function completeProvisioning(
   now: Date,
   receipt?: CallReceipt,
 ): Promise<void> {
-  const result = await transition(svc, instanceId, 'PROVISIONED', now, () => ({ appInfo, provisioningDueAt: undefined }), receipt);
+  const result = await transition(svc, instanceId, 'PROVISIONED', now, () => ({ appInfo, provisioningDueAt: undefined, statusReason: 'tenant provisioned' }), receipt);
   if (result && !result.applied && result.before.status === 'RELEASED')
     await notifyLifecycle(svc, { event: 'RELEASE', from: 'RELEASED', instance: { ...result.before, appInfo } });
 }
