@@ -53,7 +53,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     openApiTimeoutMs: int(env, 'OPEN_API_TIMEOUT_MS', 2000),
     frontEndUrl: env.PRODUCT_FRONTEND_URL || 'https://app.example.com/t/{instanceId}',
     adminUrl: env.PRODUCT_ADMIN_URL || undefined,
-    requestBudgetMs: int(env, 'REQUEST_BUDGET_MS', 4000),
+    requestBudgetMs: int(env, 'REQUEST_BUDGET_MS', 2800),
     provisionBudgetMs: int(env, 'PROVISION_BUDGET_MS', 2000),
     resumeBudgetMs: int(env, 'RESUME_BUDGET_MS', 20_000),
     provisionRetryDelayMs: int(env, 'PROVISION_RETRY_DELAY_MS', 60_000),
