@@ -3,7 +3,7 @@
  * Body-Sign header, spec 2.4) and every error into a result code — never a 5xx or a stack trace.
  */
 import type { MiddlewareObj } from '@middy/core';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { Reply } from '#shared/domain/call';
 import { ConcurrencyError, errorName } from '#shared/domain/instances';
 import { OpenApiError } from '#shared/openapi/client';
@@ -12,6 +12,7 @@ import { bodySignHeader } from '#shared/protocol/signature';
 import { getRuntime, logger } from '#shared/runtime';
 import { NonceReplayError } from '#shared/domain/repository';
 import { MarketplaceError } from './errors.ts';
+import type { SignedEvent } from './verifySignature.ts';
 
 /** JSON with every non-ASCII character as a \uXXXX escape (Huawei asks this of `memo`; valid JSON for all). */
 export function asciiJson(value: unknown): string {
@@ -28,9 +29,14 @@ export function replyForError(error: unknown): Reply {
   return { resultCode: ResultCode.INTERNAL_ERROR, resultMsg: 'internal error; please retry' };
 }
 
-async function signingKey(): Promise<string | undefined> {
+/**
+ * The key that verified the request signs the answer (during a key change-over the marketplace checks
+ * with the key it signed with); unverified requests are answered with the newest key.
+ */
+async function signingKey(keyIndex = 0): Promise<string | undefined> {
   try {
-    return (await getRuntime()).secrets.accessKeys[0];
+    const { accessKeys } = (await getRuntime()).secrets;
+    return accessKeys[keyIndex] ?? accessKeys[0];
   } catch {
     return undefined; // configuration broken: answer unsigned rather than not at all
   }
@@ -39,10 +45,10 @@ async function signingKey(): Promise<string | undefined> {
 /** `resultMsg` is at most 255 characters (spec 3.0). */
 const MAX_MESSAGE = 255;
 
-async function toHttp(reply: Reply): Promise<APIGatewayProxyResult> {
+async function toHttp(reply: Reply, keyIndex?: number): Promise<APIGatewayProxyResult> {
   const resultMsg = reply.resultMsg.length > MAX_MESSAGE ? `${reply.resultMsg.slice(0, MAX_MESSAGE - 1)}…` : reply.resultMsg;
   const body = asciiJson({ ...reply, resultMsg });
-  const key = await signingKey();
+  const key = await signingKey(keyIndex);
   return {
     statusCode: 200,
     headers: { 'Content-Type': 'application/json;charset=UTF-8', ...(key ? { 'Body-Sign': bodySignHeader(key, body) } : {}) },
@@ -50,18 +56,18 @@ async function toHttp(reply: Reply): Promise<APIGatewayProxyResult> {
   };
 }
 
-export function marketplaceResponse(): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
+export function marketplaceResponse(): MiddlewareObj<SignedEvent, APIGatewayProxyResult> {
   return {
     after: async (request) => {
       const reply = request.response as unknown as Reply;
       logger.info('answered', { resultCode: reply.resultCode });
-      request.response = await toHttp(reply);
+      request.response = await toHttp(reply, request.event.verified?.keyIndex);
     },
     onError: async (request) => {
       const reply = replyForError(request.error);
       const level = reply.resultCode === ResultCode.INTERNAL_ERROR ? 'error' : 'warn';
       logger[level]('refused', { resultCode: reply.resultCode, error: errorName(request.error) });
-      request.response = await toHttp(reply);
+      request.response = await toHttp(reply, request.event.verified?.keyIndex);
     },
   };
 }

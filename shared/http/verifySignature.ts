@@ -13,6 +13,8 @@ import { MarketplaceError } from './errors.ts';
 
 export interface VerifiedRequest {
   nonce: string;
+  /** which configured access key verified it (it also signs the answer) */
+  keyIndex: number;
   rawBody: string;
   receivedAt: Date;
 }
@@ -48,7 +50,7 @@ export function verifySignature(): MiddlewareObj<SignedEvent, APIGatewayProxyRes
       // a key rotated in SSM after this container started: look once more with fresh keys
       if (!verdict.ok && verdict.reason === 'signature' && (await refreshAccessKeys())) verdict = verify();
       if (!verdict.ok) throw new MarketplaceError(ResultCode.AUTH_FAILED, verdict.message);
-      event.verified = { nonce: query.nonce!, rawBody, receivedAt: new Date(now) };
+      event.verified = { nonce: query.nonce!, keyIndex: verdict.keyIndex, rawBody, receivedAt: new Date(now) };
     },
   };
 }
