@@ -43,7 +43,7 @@ const list = (raw: string | undefined) => (raw ?? '').split(',').map((s) => s.tr
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const tableName = env.TABLE_NAME || 'koogallery-local';
-  return {
+  const settings: Settings = {
     stage: env.STAGE || 'local',
     tableName,
     dynamodbEndpoint: env.DYNAMODB_ENDPOINT || undefined,
@@ -63,4 +63,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     auditTtlDays: int(env, 'AUDIT_TTL_DAYS', 90),
     secretsParameter: env.SECRETS_PARAMETER || undefined,
   };
+  // an attempt still running must never be due for another one (two tenants for one order line)
+  if (settings.provisionRetryDelayMs <= settings.resumeBudgetMs + 2 * settings.openApiTimeoutMs)
+    throw new ConfigError('PROVISION_RETRY_DELAY_MS must exceed RESUME_BUDGET_MS + 2 × OPEN_API_TIMEOUT_MS');
+  return settings;
 }

@@ -159,6 +159,14 @@ describe('POST /produce — lifecycle', () => {
     const reborn = await (await store()).getInstance(instanceId);
     expect(reborn).toMatchObject({ status: 'ACTIVE', statusReason: 'tenant provisioned', provisioningAttempts: 2 });
     expect(reborn?.releasedAt).toBeUndefined();
+    // the next cycle fails to read the order once: the instance waits for its retry, not stuck as provisioned
+    expect((await call({ activity: 'releaseInstance', instanceId, testFlag: '1' })).json.resultCode).toBe('000000');
+    h.marketplace.injectFaults({ count: 1, mode: 'error' });
+    const stalled = await call({ activity: 'newInstance', businessId: randomUUID(), orderId: 'MOCKPERIODYEARNEW', orderLineId: 'MOCKPERIODYEARNEW-000001', testFlag: '1' });
+    expect(stalled.json).toMatchObject({ resultCode: '000004', instanceId });
+    const waiting = await (await store()).getInstance(instanceId);
+    expect(waiting?.appInfo).toBeUndefined();
+    expect((await (await store()).dueProvisioning(new Date(Date.now() + 120_000))).includes(instanceId)).toBe(true);
     expect((await call({ activity: 'updateInstanceStatus', instanceId, status: 'FREEZE', testFlag: '1' })).json.resultCode).toBe('000000');
   });
 });

@@ -16,8 +16,14 @@ import { handler } from './handler.ts';
 /** The product's provisioner, scripted per test: each call takes the next behaviour. */
 const script: Array<'hang' | 'slow' | 'ok' | 'sold-out' | 'crash'> = [];
 const calls: ProvisionRequest[] = [];
+const hooks: Array<{ event: string; instanceId: string }> = [];
+let hookDelayMs = 0;
 vi.mock('#shared/product/provisioner', () => ({
   createProductProvisioner: () => ({
+    onLifecycle: async ({ event, instance }: { event: string; instance: { instanceId: string } }) => {
+      await new Promise((resolve) => setTimeout(resolve, hookDelayMs));
+      hooks.push({ event, instanceId: instance.instanceId });
+    },
     provision: async (request: ProvisionRequest): Promise<AppInfo> => {
       calls.push(request);
       const app = { frontEndUrl: `https://product.example/${request.orderLineId}`, userName: 'admin', password: 'pw' };
@@ -45,6 +51,8 @@ afterAll(() => h.close());
 beforeEach(() => {
   script.length = 0;
   calls.length = 0;
+  hooks.length = 0;
+  hookDelayMs = 0;
 });
 
 const call = (body: Record<string, unknown>) => invoke(produce, signedEvent(body));
@@ -115,6 +123,30 @@ describe('slow provisioning', () => {
     expect(frozen?.appInfo?.frontEndUrl).toContain(ids.orderLineId);
     expect((await call({ activity: 'updateInstanceStatus', instanceId, status: 'UNFREEZE' })).json.resultCode).toBe('000000');
     expect((await (await store()).getInstance(instanceId))?.status).toBe('ACTIVE');
+  });
+
+  it('a provisioning frozen before it finished and then refused for good ends FAILED, not retried forever', async () => {
+    script.push('hang', 'sold-out');
+    const ids = await order();
+    const instanceId = (await call({ activity: 'newInstance', businessId: randomUUID(), ...ids })).json.instanceId!;
+    await call({ activity: 'updateInstanceStatus', instanceId, status: 'FREEZE' });
+    // a resend while the frozen instance has no tenant yet is still "in progress", not a success
+    expect((await call({ activity: 'newInstance', businessId: randomUUID(), ...ids })).json.resultCode).toBe('000004');
+    await runJob(new Date(Date.now() + 120_000));
+    expect(await (await store()).getInstance(instanceId)).toMatchObject({ status: 'FAILED', statusReason: 'provisioning refused (000106): sold out' });
+    await runJob(new Date(Date.now() + 600_000));
+    expect(calls).toHaveLength(2);
+  });
+
+  it('the product hears of every committed change; a slow hook does not hold the answer past the deadline', async () => {
+    const ids = await order();
+    const instanceId = (await call({ activity: 'newInstance', businessId: randomUUID(), ...ids })).json.instanceId!;
+    await call({ activity: 'updateInstanceStatus', instanceId, status: 'FREEZE' });
+    expect(hooks.map((h) => h.event)).toEqual(['PROVISIONED', 'FREEZE']);
+    hookDelayMs = 10_000;
+    const started = Date.now();
+    expect((await call({ activity: 'releaseInstance', instanceId })).json.resultCode).toBe('000000');
+    expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it('a marketplace resend after the retry delay resumes a stalled provisioning itself', async () => {

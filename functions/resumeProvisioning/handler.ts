@@ -10,9 +10,10 @@ import { getRuntime, logger } from '#shared/runtime';
  */
 export const handler = middy<ScheduledEvent>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .handler(async (event) => {
+  .handler(async (event, context) => {
     const now = event.time ? new Date(event.time) : new Date();
-    const summary = await resumeDueProvisioning((await getRuntime()).services, now);
+    const timeLeft = () => context.getRemainingTimeInMillis?.() ?? Infinity;
+    const summary = await resumeDueProvisioning((await getRuntime()).services, now, timeLeft);
     logger.info('resumeProvisioning done', { ...summary, now: now.toISOString() });
     return summary;
   });

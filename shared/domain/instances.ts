@@ -119,7 +119,7 @@ export async function mutateInstance(svc: Services, call: Call, instanceId: stri
     };
     const reply = success();
     if ((await svc.store.saveInstance(next, instance.version, receiptOf(call, reply, subject))) === 'saved') {
-      await notifyLifecycle(svc, { event: m.event, from: instance.status, instance: { ...next, version: instance.version + 1 } });
+      await notifyLifecycle(svc, { event: m.event, from: instance.status, instance: { ...next, version: instance.version + 1 } }, call.deadline);
       return reply;
     }
   }
@@ -138,6 +138,7 @@ export async function transition(
   now: Date,
   change: (instance: Instance) => Partial<Instance>,
   receipt?: CallReceipt,
+  deadline?: number,
 ): Promise<{ before: Instance; applied: boolean } | undefined> {
   for (let attempt = 0; attempt < MAX_SAVE_ATTEMPTS; attempt++) {
     const instance = await svc.store.getInstance(instanceId);
@@ -149,22 +150,31 @@ export async function transition(
     }
     const next: Instance = { ...instance, ...change(instance), status: decision.to, updatedAt: now.toISOString() };
     if ((await svc.store.saveInstance(next, instance.version, receipt)) === 'saved') {
-      await notifyLifecycle(svc, { event, from: instance.status, instance: { ...next, version: instance.version + 1 } });
+      await notifyLifecycle(svc, { event, from: instance.status, instance: { ...next, version: instance.version + 1 } }, deadline);
       return { before: instance, applied: true };
     }
   }
   throw new ConcurrencyError(`instance ${instanceId} kept changing under ${event}`);
 }
 
-/** Tells the product of a committed change; a failing hook is logged (the state is already recorded). */
-export async function notifyLifecycle(svc: Services, change: LifecycleChange) {
+/**
+ * Tells the product of a committed change; a failing hook is logged (the state is already recorded).
+ * When a call is waiting for its answer the hook gets what is left of the call's deadline, then the
+ * answer goes out and the hook runs on.
+ */
+export async function notifyLifecycle(svc: Services, change: LifecycleChange, deadline?: number) {
   const hook = provisionerFor(svc, change.instance).onLifecycle;
   if (!hook) return;
-  try {
-    await hook(change);
-  } catch (error) {
+  const log = (error: unknown) =>
     svc.logger.error('provisioner lifecycle hook failed', { instanceId: change.instance.instanceId, event: change.event, error: errorName(error) });
-  }
+  const running = Promise.resolve()
+    .then(() => hook(change))
+    .catch(log);
+  if (deadline === undefined) return running;
+  let timer: NodeJS.Timeout | undefined;
+  const budget = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now() - 200))));
+  await Promise.race([running, budget]);
+  clearTimeout(timer);
 }
 
 // ------------------------------------------------------------------ reads
@@ -178,7 +188,7 @@ export async function queryInstances(svc: Services, call: Call, instanceIds: rea
   let reply: Reply;
   if (found.size === 0) reply = failure(ResultCode.INSTANCE_NOT_FOUND, `instance not found: ${unknown.join(',')}`);
   else if (states.includes('PROVISIONING')) reply = failure(ResultCode.IN_PROGRESS, 'provisioning in progress');
-  else if (states.includes('FAILED')) reply = failure(ResultCode.INTERNAL_ERROR, 'provisioning failed; the merchant has been alerted');
+  else if (states.includes('FAILED')) reply = failure(ResultCode.INTERNAL_ERROR, 'provisioning failed; please contact the merchant');
   else
     reply = success(
       { info: instanceIds.filter((id) => found.has(id)).map((id) => instanceInfo(found.get(id)!, call.receivedAt)) },

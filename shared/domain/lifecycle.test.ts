@@ -6,7 +6,7 @@ import { decide, LIFECYCLE_EVENTS, LIFECYCLE_STATES, TABLE, type LifecycleEvent,
 const EXPECTED: Record<LifecycleState, Record<LifecycleEvent, string>> = {
   PROVISIONING: { CREATE: 'n', PROVISIONED: 'ACTIVE', PROVISION_FAILED: 'FAILED', RENEW: 'PROVISIONING', FREEZE: 'FROZEN', UNFREEZE: 'n', RELEASE: 'RELEASED', UPGRADE: 'PROVISIONING' },
   ACTIVE: { CREATE: 'n', PROVISIONED: 'n', PROVISION_FAILED: 'n', RENEW: 'ACTIVE', FREEZE: 'FROZEN', UNFREEZE: 'n', RELEASE: 'RELEASED', UPGRADE: 'ACTIVE' },
-  FROZEN: { CREATE: 'n', PROVISIONED: 'FROZEN', PROVISION_FAILED: 'n', RENEW: 'FROZEN', FREEZE: 'n', UNFREEZE: 'ACTIVE', RELEASE: 'RELEASED', UPGRADE: 'FROZEN' },
+  FROZEN: { CREATE: 'n', PROVISIONED: 'n', PROVISION_FAILED: 'n', RENEW: 'FROZEN', FREEZE: 'n', UNFREEZE: 'ACTIVE', RELEASE: 'RELEASED', UPGRADE: 'FROZEN' },
   RELEASED: { CREATE: 'n', PROVISIONED: 'n', PROVISION_FAILED: 'n', RENEW: '3', FREEZE: 'n', UNFREEZE: '3', RELEASE: 'n', UPGRADE: '3' },
   FAILED: { CREATE: 'PROVISIONING', PROVISIONED: 'ACTIVE', PROVISION_FAILED: 'n', RENEW: '3', FREEZE: 'n', UNFREEZE: '3', RELEASE: 'RELEASED', UPGRADE: '3' },
 };
@@ -31,9 +31,12 @@ describe('lifecycle state machine', () => {
     for (const event of LIFECYCLE_EVENTS) expect(summary(undefined, event)).toBe('3');
   });
 
-  it('unfreezing an instance frozen before its tenant existed resumes provisioning', () => {
+  it('an instance frozen before its tenant existed: provisioning completes into FROZEN or fails; unfreezing resumes it', () => {
     expect(summary('FROZEN', 'UNFREEZE', false)).toBe('PROVISIONING');
-    expect(summary('FROZEN', 'UNFREEZE', true)).toBe('ACTIVE');
+    expect(summary('FROZEN', 'PROVISIONED', false)).toBe('FROZEN');
+    expect(summary('FROZEN', 'PROVISION_FAILED', false)).toBe('FAILED');
+    for (const event of LIFECYCLE_EVENTS)
+      if (!['UNFREEZE', 'PROVISIONED', 'PROVISION_FAILED'].includes(event)) expect(summary('FROZEN', event, false)).toBe(EXPECTED.FROZEN[event]);
   });
 
   it('a debug newInstance on a released debug instance starts its next dial-test cycle; nothing else differs', () => {
@@ -46,8 +49,8 @@ describe('lifecycle state machine', () => {
   it('every noop and reject explains itself', () => {
     for (const state of LIFECYCLE_STATES)
       for (const event of LIFECYCLE_EVENTS) {
-        const cell = TABLE[state][event];
-        if (cell.kind !== 'apply') expect(cell.why.length).toBeGreaterThan(5);
+        for (const cell of [TABLE[state][event], TABLE[state][event].whenUnprovisioned, TABLE[state][event].whenDebug])
+          if (cell && cell.kind !== 'apply') expect(cell.why.length).toBeGreaterThan(5);
       }
   });
 

@@ -30,30 +30,27 @@ export const LIFECYCLE_EVENTS = [
 export type LifecycleEvent = (typeof LIFECYCLE_EVENTS)[number];
 
 export type Decision =
-  | {
-      kind: 'apply';
-      to: LifecycleState;
-      /** target instead of `to` when the tenant was never provisioned (UNFREEZE of an instance frozen mid-provisioning) */
-      toWhenUnprovisioned?: LifecycleState;
-    }
-  | {
-      kind: 'noop';
-      why: string;
-      /** what a console debug call (testFlag=1) on a debug instance does instead */
-      whenDebug?: Decision;
-    }
+  | { kind: 'apply'; to: LifecycleState }
+  | { kind: 'noop'; why: string }
   | { kind: 'reject'; code: ResultCode; why: string };
 
-const apply = (to: LifecycleState, toWhenUnprovisioned?: LifecycleState): Decision =>
-  toWhenUnprovisioned ? { kind: 'apply', to, toWhenUnprovisioned } : { kind: 'apply', to };
-const noop = (why: string): Extract<Decision, { kind: 'noop' }> => ({ kind: 'noop', why });
+/** A table cell: its decision, and what differs for an instance whose tenant does not exist yet or for a debug call. */
+export type Cell = Decision & {
+  /** the tenant was never provisioned (e.g. the instance was frozen while provisioning ran) */
+  whenUnprovisioned?: Decision;
+  /** a console debug call (testFlag=1) on a debug instance */
+  whenDebug?: Decision;
+};
+
+const apply = (to: LifecycleState): Decision => ({ kind: 'apply', to });
+const noop = (why: string): Decision => ({ kind: 'noop', why });
 const gone = (why: string): Decision => ({ kind: 'reject', code: ResultCode.INSTANCE_NOT_FOUND, why });
 
 const RELEASED = gone('instance has been released');
 const NEVER_DELIVERED = gone('instance failed to provision and was never delivered');
 
 /** The documented table. Keep README section "Lifecycle" in step with it. */
-export const TABLE: Readonly<Record<LifecycleState, Readonly<Record<LifecycleEvent, Decision>>>> = {
+export const TABLE: Readonly<Record<LifecycleState, Readonly<Record<LifecycleEvent, Cell>>>> = {
   PROVISIONING: {
     CREATE: noop('provisioning is still running'),
     PROVISIONED: apply('ACTIVE'),
@@ -77,12 +74,13 @@ export const TABLE: Readonly<Record<LifecycleState, Readonly<Record<LifecycleEve
   FROZEN: {
     CREATE: noop('instance already exists for this order line'),
     // The tenant finished provisioning while frozen: keep it frozen, the unfreeze will activate it.
-    PROVISIONED: apply('FROZEN'),
-    PROVISION_FAILED: noop('instance is frozen'),
+    // A late second completion must not replace the tenant already recorded.
+    PROVISIONED: { ...noop('tenant already recorded'), whenUnprovisioned: apply('FROZEN') },
+    PROVISION_FAILED: { ...noop('instance is provisioned'), whenUnprovisioned: apply('FAILED') },
     // A renewal only moves the expiry; the marketplace sends UNFREEZE separately (business rules 3.1).
     RENEW: apply('FROZEN'),
     FREEZE: noop('instance is already frozen'),
-    UNFREEZE: apply('ACTIVE', 'PROVISIONING'),
+    UNFREEZE: { ...apply('ACTIVE'), whenUnprovisioned: apply('PROVISIONING') },
     RELEASE: apply('RELEASED'),
     UPGRADE: apply('FROZEN'),
   },
@@ -128,9 +126,7 @@ export function decide(
   { provisioned = true, debug = false }: Facts = {},
 ): Decision & { from?: LifecycleState } {
   if (state === undefined) return UNKNOWN;
-  let cell = TABLE[state][event];
-  if (cell.kind === 'noop' && debug && cell.whenDebug) cell = cell.whenDebug;
-  if (cell.kind !== 'apply') return { ...cell, from: state };
-  const to = !provisioned && cell.toWhenUnprovisioned ? cell.toWhenUnprovisioned : cell.to;
-  return { kind: 'apply', to, from: state };
+  const { whenUnprovisioned, whenDebug, ...cell } = TABLE[state][event];
+  const decision = (debug && whenDebug) || (!provisioned && whenUnprovisioned) || (cell as Decision);
+  return { ...decision, from: state };
 }

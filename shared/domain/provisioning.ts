@@ -74,7 +74,8 @@ async function answerRepeatedCreate(svc: Services, call: Call, instanceId: strin
     if (!instance) throw new Error(`order line points at missing instance ${instanceId}`);
     const decision = decide(instance.status, 'CREATE', factsOf(instance, call));
     if (decision.kind !== 'apply' && !isStalled(instance, call.receivedAt)) {
-      const reply = instance.status === 'PROVISIONING' ? inProgress(instanceId) : success({ instanceId });
+      const waiting = !instance.appInfo && (instance.status === 'PROVISIONING' || instance.status === 'FROZEN');
+      const reply = waiting ? inProgress(instanceId) : success({ instanceId });
       await svc.store.recordCall(receiptOf(call, reply, subjectOf(instance)));
       return reply;
     }
@@ -109,20 +110,27 @@ async function provisionClaimed(
   const budget = Math.min(svc.settings.provisionBudgetMs, call.deadline - Date.now() - WRITE_RESERVE_MS);
   const outcome = await provisionWithin(svc, claimed, source, budget);
   const answered = (reply: Reply): CallReceipt => ({ ...receiptOf(call, reply, subjectOf(claimed)), nonceRecorded: true });
-  switch (outcome.kind) {
-    case 'done': {
-      const reply = success({ instanceId });
-      await completeProvisioning(svc, instanceId, outcome.appInfo, call.receivedAt, answered(reply));
-      return reply;
+  try {
+    switch (outcome.kind) {
+      case 'done': {
+        const reply = success({ instanceId });
+        await completeProvisioning(svc, instanceId, outcome.appInfo, call.receivedAt, answered(reply), call.deadline);
+        return reply;
+      }
+      case 'refused': {
+        const reply = failure(outcome.error.code, outcome.error.message, { instanceId });
+        await markFailed(svc, instanceId, outcome.error, call.receivedAt, answered(reply), call.deadline);
+        return reply;
+      }
+      case 'pending':
+        finishInBackground(svc, instanceId, outcome.promise);
+        return inProgress(instanceId); // the claim recorded this answer already
     }
-    case 'refused': {
-      const reply = failure(outcome.error.code, outcome.error.message, { instanceId });
-      await markFailed(svc, instanceId, outcome.error, call.receivedAt, answered(reply));
-      return reply;
-    }
-    case 'pending':
-      finishInBackground(svc, instanceId, outcome.promise);
-      return inProgress(instanceId); // the claim recorded this answer already
+  } catch (error) {
+    // the outcome could not be stored: the instance is still PROVISIONING and due, which is what the
+    // claim's audit record says; answer that, and the job (or a resend) finishes it
+    svc.logger.warn('could not store the provisioning outcome; it will be retried', { instanceId, error: errorName(error) });
+    return inProgress(instanceId);
   }
 }
 
@@ -181,7 +189,11 @@ function finishInBackground(svc: Services, instanceId: string, promise: Promise<
     .catch((error: unknown) => svc.logger.error('could not record provisioning outcome', { instanceId, error: errorName(error) }));
 }
 
-/** One more attempt at an unfinished provisioning: counted, and due again after the retry delay. */
+/**
+ * One more attempt at an unfinished provisioning: counted, and due again after the retry delay, counted
+ * from the moment of the claim (not from a job's scheduled time), so an attempt still running is never
+ * due for another one. The retry delay must exceed an attempt's budget (checked in config).
+ */
 async function claimProvisioning(
   svc: Services,
   instance: Instance,
@@ -194,9 +206,10 @@ async function claimProvisioning(
     ...instance,
     status,
     statusReason: `provisioning attempt ${instance.provisioningAttempts + 1}`,
-    ...(restarted ? { releasedAt: undefined, frozenAt: undefined } : {}),
+    // a new cycle provisions a new tenant: nothing of the previous one is kept as if it were current
+    ...(restarted ? { releasedAt: undefined, frozenAt: undefined, appInfo: undefined } : {}),
     provisioningAttempts: instance.provisioningAttempts + 1,
-    provisioningDueAt: dueAfter(now, svc.settings.provisionRetryDelayMs),
+    provisioningDueAt: dueAfter(new Date(Math.max(now.getTime(), Date.now())), svc.settings.provisionRetryDelayMs),
     updatedAt: now.toISOString(),
   };
   const saved = await svc.store.saveInstance(next, instance.version, receipt);
@@ -220,23 +233,27 @@ export async function completeProvisioning(
   appInfo: AppInfo,
   now: Date,
   receipt?: CallReceipt,
+  deadline?: number,
 ): Promise<void> {
-  const result = await transition(svc, instanceId, 'PROVISIONED', now, () => ({ appInfo, provisioningDueAt: undefined, statusReason: 'tenant provisioned' }), receipt);
+  const change = () => ({ appInfo, provisioningDueAt: undefined, statusReason: 'tenant provisioned' });
+  const result = await transition(svc, instanceId, 'PROVISIONED', now, change, receipt, deadline);
   if (result && !result.applied && result.before.status === 'RELEASED')
-    await notifyLifecycle(svc, { event: 'RELEASE', from: 'RELEASED', instance: { ...result.before, appInfo } });
+    await notifyLifecycle(svc, { event: 'RELEASE', from: 'RELEASED', instance: { ...result.before, appInfo } }, deadline);
 }
 
 /** The product refused this provisioning: FAILED; the marketplace's next newInstance retries it. */
-async function markFailed(svc: Services, instanceId: string, error: ProvisioningError, now: Date, receipt?: CallReceipt) {
-  svc.logger.warn('provisioning refused', { instanceId, code: error.code, permanent: error.permanent });
-  await transition(
-    svc,
-    instanceId,
-    'PROVISION_FAILED',
-    now,
-    () => ({ provisioningDueAt: undefined, statusReason: `provisioning refused (${error.code}): ${error.message}` }),
-    receipt,
-  );
+async function markFailed(
+  svc: Services,
+  instanceId: string,
+  error: ProvisioningError,
+  now: Date,
+  receipt?: CallReceipt,
+  deadline?: number,
+) {
+  // after a 000004 the marketplace only polls: an operator must see this (ERROR log → alarm)
+  svc.logger.error('provisioning failed', { instanceId, code: error.code, permanent: error.permanent });
+  const change = () => ({ provisioningDueAt: undefined, statusReason: `provisioning refused (${error.code}): ${error.message}` });
+  await transition(svc, instanceId, 'PROVISION_FAILED', now, change, receipt, deadline);
 }
 
 /** A background or scheduled attempt failed: give up when the product says so or attempts are spent. */
@@ -247,40 +264,50 @@ async function giveUpIfFinal(svc: Services, instanceId: string, error: Provision
 }
 
 /**
- * The scheduled job's work: every provisioning due by `now` is claimed (a conditional write, so two
- * overlapping runs never take the same instance) and attempted once more.
+ * The scheduled job's work: every provisioning due by `now` (the scheduled time) is claimed (a
+ * conditional write: two overlapping runs never take the same instance) and attempted once more.
+ * It stops claiming when the run has no time left for another attempt.
  */
-export async function resumeDueProvisioning(svc: Services, now: Date) {
-  const summary = { due: 0, completed: 0, pending: 0, failed: 0, skipped: 0 };
+export async function resumeDueProvisioning(svc: Services, now: Date, timeLeftMs: () => number = () => Infinity) {
+  const summary = { due: 0, completed: 0, pending: 0, failed: 0, skipped: 0, deferred: 0 };
+  const attemptMs = svc.settings.resumeBudgetMs + 5000;
   for (const instanceId of await svc.store.dueProvisioning(now)) {
     summary.due++;
-    const instance = await svc.store.getInstance(instanceId);
-    const due = instance && !instance.appInfo && (instance.provisioningDueAt ?? '') <= now.toISOString();
-    const resumable = instance?.status === 'PROVISIONING' || instance?.status === 'FROZEN';
-    const claimed = instance && due && resumable ? await claimProvisioning(svc, instance, instance.status, now) : undefined;
-    if (!claimed) {
-      summary.skipped++;
+    if (timeLeftMs() < attemptMs) {
+      summary.deferred++; // still due: the next run takes it
       continue;
     }
     try {
-      const outcome = await provisionWithin(svc, claimed, await orderLineOf(svc, claimed), svc.settings.resumeBudgetMs);
-      if (outcome.kind === 'done') {
-        await completeProvisioning(svc, instanceId, outcome.appInfo, now);
-        summary.completed++;
-        continue;
-      }
-      if (outcome.kind === 'refused') await giveUpIfFinal(svc, instanceId, outcome.error, now);
-      else outcome.promise.catch(() => undefined); // still running or failed: the claim made it due again
-      summary[outcome.kind === 'refused' ? 'failed' : 'pending']++;
+      summary[await resumeOne(svc, instanceId, now)]++;
     } catch (error) {
       svc.logger.warn('resume attempt failed', { instanceId, error: errorName(error) });
       summary.failed++;
     }
-    if (claimed.provisioningAttempts >= svc.settings.maxProvisionAttempts) {
-      const latest = await svc.store.getInstance(instanceId);
-      if (latest && !latest.appInfo && latest.status === 'PROVISIONING')
-        await markFailed(svc, instanceId, new ProvisioningError('too many attempts', ResultCode.PRODUCT_ERROR, true), now);
-    }
   }
   return summary;
+}
+
+async function resumeOne(svc: Services, instanceId: string, now: Date): Promise<'completed' | 'pending' | 'failed' | 'skipped'> {
+  const instance = await svc.store.getInstance(instanceId);
+  const unfinished = instance && !instance.appInfo && (instance.status === 'PROVISIONING' || instance.status === 'FROZEN');
+  const due = unfinished && (instance.provisioningDueAt ?? '') <= now.toISOString();
+  const claimed = due ? await claimProvisioning(svc, instance, instance.status, now) : undefined;
+  if (!claimed) return 'skipped';
+  const lastAttempt = claimed.provisioningAttempts >= svc.settings.maxProvisionAttempts;
+  let outcome: ProvisionOutcome;
+  try {
+    outcome = await provisionWithin(svc, claimed, await orderLineOf(svc, claimed), svc.settings.resumeBudgetMs);
+  } catch (error) {
+    svc.logger.warn('resume attempt failed', { instanceId, error: errorName(error) });
+    outcome = { kind: 'pending', promise: Promise.reject(error) };
+  }
+  if (outcome.kind === 'done') {
+    await completeProvisioning(svc, instanceId, outcome.appInfo, now);
+    return 'completed';
+  }
+  if (outcome.kind === 'pending') outcome.promise.catch(() => undefined); // still running or failed: due again
+  const refusal = outcome.kind === 'refused' ? outcome.error : undefined;
+  if (refusal?.permanent || lastAttempt)
+    await markFailed(svc, instanceId, refusal ?? new ProvisioningError('too many attempts', ResultCode.PRODUCT_ERROR, true), now);
+  return outcome.kind === 'refused' || lastAttempt ? 'failed' : 'pending';
 }

@@ -29,13 +29,14 @@ export function rawBodyOf(event: APIGatewayProxyEvent): string {
 export function verifySignature(): MiddlewareObj<SignedEvent, APIGatewayProxyResult> {
   return {
     before: async (request) => {
+      // the clock starts when the request arrives, before a cold start reads its secrets
+      const now = Date.now();
       const { settings, secrets } = await getRuntime();
       const event = request.event;
       const rawBody = rawBodyOf(event);
       if (Buffer.byteLength(rawBody, 'utf8') > settings.maxBodyBytes)
         throw new MarketplaceError(ResultCode.INVALID_PARAMETER, `request body larger than ${settings.maxBodyBytes} bytes`);
       const query = event.queryStringParameters ?? {};
-      const now = Date.now();
       const verify = () =>
         verifyV2Request({
           accessKeys: secrets.accessKeys,

@@ -72,7 +72,10 @@ export class Store implements Repository {
       .build(BatchGetCommand)
       .requests(...unique.map((instanceId) => this.e.InstanceEntity.build(BatchGetRequest).key({ instanceId })))
       .options({ consistent: true });
-    const { Responses } = await executeBatchGet({ maxAttempts: 5 }, request);
+    const { Responses, UnprocessedKeys } = await executeBatchGet({ maxAttempts: 5 }, request);
+    // keys DynamoDB did not get to (throttling) must not read as "instance not found"
+    if (UnprocessedKeys && Object.values(UnprocessedKeys).some((k) => (k?.Keys?.length ?? 0) > 0))
+      throw new Error('BatchGetItem left keys unprocessed after retries');
     for (const item of Responses?.[0] ?? []) if (item) found.set(item.instanceId, this.fromItem(item));
     return found;
   }
@@ -296,11 +299,14 @@ export class Store implements Repository {
  */
 export function createStore(options: Omit<StoreOptions, 'documentClient'> & { endpoint?: string }): Store {
   const { endpoint, ...rest } = options;
-  const client = new DynamoDBClient(
-    endpoint
+  const client = new DynamoDBClient({
+    // a call has ~3 s in all: no single DynamoDB request may eat it
+    requestHandler: { connectionTimeout: 500, requestTimeout: 1500 },
+    maxAttempts: 3,
+    ...(endpoint
       ? { endpoint, region: process.env.AWS_REGION || 'localhost', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
-      : {},
-  );
+      : {}),
+  });
   const documentClient = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   return new Store({ ...rest, documentClient });
 }
