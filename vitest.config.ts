@@ -1,5 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
+// the SDK's Node 20 notice, printed by the main process when global setup talks to DynamoDB Local
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 export default defineConfig({
   test: {
     include: ['functions/**/*.test.ts', 'shared/**/*.test.ts', 'infra/**/*.test.ts', 'scripts/**/*.test.ts'],

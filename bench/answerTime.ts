@@ -19,6 +19,7 @@ const RUNS = Number(process.env.BENCH_RUNS || 60);
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
 async function main() {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const dynamo = await startDynamoLocal({ port: await freePort() });
   const tableName = `bench-${randomUUID()}`;
   await ensureTable(localClient(dynamo.endpoint), tableName);

@@ -9,6 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { LOCAL_DEFAULTS } from '../../shared/secrets.ts';
 import { ensureTable, localClient, startDynamoLocal } from './dynamodb.ts';
@@ -24,10 +25,43 @@ const tableName = 'koogallery-local';
 
 const log = (message: string) => console.log(`[local] ${message}`);
 
+/** Everything started so far, stopped in reverse on Ctrl-C, on SIGTERM/SIGHUP, on a failed start, or when orphaned. */
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+let stopping = false;
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    log('stopping…');
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+  }
+  process.exit(code);
+}
+
+/** A port already taken would silently mix this stack with whatever holds it: refuse instead. */
+function assertFree(port: number, name: string, variable: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', () => reject(new Error(`port ${port} (${name}) is in use; stop what holds it or set ${variable}`)));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+  });
+}
+
 async function main() {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop(0));
+  // started by a wrapper that went away without signalling us (IDE, `kill <npm pid>`): do not linger
+  const parent = process.ppid;
+  setInterval(() => process.ppid !== parent && void stop(0), 1000).unref();
+
+  await assertFree(dynamoPort, 'DynamoDB Local', 'DYNAMODB_PORT');
+  await assertFree(port, 'API', 'PORT');
+  await assertFree(lambdaPort, 'serverless-offline Lambda endpoint', 'LAMBDA_PORT');
+  if (!env.KOOGALLERY_API_URL) await assertFree(marketplacePort, 'local marketplace', 'MARKETPLACE_PORT');
+
   const dbPath = `${root}.dynamodb`;
   mkdirSync(dbPath, { recursive: true });
   const dynamo = await startDynamoLocal({ port: dynamoPort, dbPath });
+  cleanups.push(() => dynamo.stop());
   log(`DynamoDB Local on ${dynamo.endpoint} (data in .dynamodb/)`);
   const table = await ensureTable(localClient(dynamo.endpoint), tableName);
   log(`table ${tableName} ${table}`);
@@ -40,6 +74,7 @@ async function main() {
       credentials: { [env.KOOGALLERY_AK || LOCAL_DEFAULTS.KOOGALLERY_AK]: env.KOOGALLERY_SK || LOCAL_DEFAULTS.KOOGALLERY_SK },
     });
     apiUrl = marketplace.url;
+    cleanups.push(() => marketplace?.close());
     log(`local marketplace on ${apiUrl} (mock orders MOCKPERIODYEARNEW … MOCKMONTYCHANGE; POST /__local/orders to add one)`);
   } else log(`open APIs at ${apiUrl}`);
 
@@ -55,30 +90,27 @@ async function main() {
     AWS_REGION: env.AWS_REGION || 'ap-southeast-1',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
-  const offline: ChildProcess = spawn(`${root}node_modules/.bin/serverless`, ['offline', 'start', '--stage', 'local'], {
+  const offline: ChildProcess = spawn(process.execPath, [`${root}node_modules/osls/bin/serverless.js`, 'offline', 'start', '--stage', 'local'], {
     cwd: root,
     env: childEnv,
     stdio: 'inherit',
   });
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        if (offline.exitCode !== null) return resolve();
+        offline.once('exit', () => resolve());
+        offline.kill('SIGINT');
+        setTimeout(() => offline.kill('SIGKILL'), 5000).unref();
+      }),
+  );
+  offline.on('exit', (code) => void stop(code ?? 1));
   // only the public development key is ever printed
   const key = env.KOOGALLERY_ACCESS_KEY ? 'from KOOGALLERY_ACCESS_KEY' : `"${LOCAL_DEFAULTS.KOOGALLERY_ACCESS_KEY}"`;
-  log(`API on http://127.0.0.1:${port}/produce (V2 access key ${key})`);
-
-  let stopping = false;
-  const stop = async (code: number) => {
-    if (stopping) return;
-    stopping = true;
-    log('stopping…');
-    offline.kill('SIGINT');
-    await Promise.all([dynamo.stop(), marketplace?.close()]);
-    process.exit(code);
-  };
-  process.on('SIGINT', () => void stop(0));
-  process.on('SIGTERM', () => void stop(0));
-  offline.on('exit', (code) => void stop(code ?? 1));
+  log(`API on http://127.0.0.1:${port}/produce once serverless-offline says "Server ready" (V2 access key ${key})`);
 }
 
 main().catch((error: unknown) => {
   console.error('[local] could not start:', error instanceof Error ? error.message : error);
-  process.exit(1);
+  void stop(1);
 });
