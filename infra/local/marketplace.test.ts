@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'node:http';
 import { signApigRequest } from '#shared/protocol/apigSigner';
+import { mockOrders } from '#infra/local/mockOrders';
 import { startLocalMarketplace, type LocalMarketplace } from '#infra/local/marketplace';
 
 const AK = 'mkt-test-ak';
@@ -28,17 +29,8 @@ const post = (path: string, body: string) =>
   fetch(`${mkt.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
 
 describe('local marketplace: order query', () => {
-  it.each([
-    'MOCKPERIODYEARNEW',
-    'MOCKONETIMENEW',
-    'MOCKONDEMAND',
-    'MOCKONDEMANDPKG',
-    'MOCKPERIODDAYTRIAL',
-    'MOCKMONTYTRIALTOFORMAL',
-    'MOCKMONTYUNSUBSCRIBE',
-    'MOCKMONTYRENEW',
-    'MOCKMONTYCHANGE',
-  ])('serves mock order %s', async (id) => {
+  // the list itself is pinned to spec 6.1 by mockOrders.test.ts
+  it.each(mockOrders(new Date()).map((o) => o.orderId))('serves mock order %s', async (id) => {
     const { status, body } = await query(`?orderId=${id}&orderLineId=${id}-000001`);
     expect(status).toBe(200);
     expect(body).toMatchObject({ resultCode: 'MKT.0000', resultMsg: 'Success', orderInfo: { orderId: id } });
