@@ -65,3 +65,10 @@ export interface Instance {
   /** optimistic-concurrency counter: every write is conditional on the version it read */
   version: number;
 }
+
+/**
+ * The instance is waiting for its tenant: provisioning has not finished (it may have been frozen
+ * meanwhile). Such an instance answers 000004, stays on the byDue index, and is resumed when due.
+ */
+export const awaitsTenant = (instance: Pick<Instance, 'appInfo' | 'status'>): boolean =>
+  !instance.appInfo && (instance.status === 'PROVISIONING' || instance.status === 'FROZEN');

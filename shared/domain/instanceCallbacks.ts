@@ -47,7 +47,7 @@ export async function updateInstanceStatus(
   return mutateInstance(svc, call, req.instanceId, {
     event: req.status,
     reason: `updateInstanceStatus ${req.status}`,
-    change: (_, now) => (req.status === 'FREEZE' ? { frozenAt: now.toISOString() } : { frozenAt: undefined }),
+    change: () => (req.status === 'FREEZE' ? { frozenAt: call.receivedAt.toISOString() } : { frozenAt: undefined }),
   });
 }
 
@@ -62,7 +62,7 @@ export async function releaseInstance(
     orderId: req.orderId,
     orderLineId: req.orderLineId,
     reason: req.orderId ? `releaseInstance (unsubscription order ${req.orderId})` : 'releaseInstance (expired)',
-    change: (_, now) => ({ releasedAt: now.toISOString(), provisioningDueAt: undefined }),
+    change: () => ({ releasedAt: call.receivedAt.toISOString(), provisioningDueAt: undefined }),
   });
 }
 

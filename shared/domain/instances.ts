@@ -8,9 +8,9 @@ import type { OrderInfo, OrderLine } from '#shared/openapi/order';
 import { ResultCode } from '#shared/protocol/resultCodes';
 import { formatMarketTimeMillis, parseMarketTime } from '#shared/protocol/time';
 import { receiptOf, type Call, type Reply, type Services } from './call.ts';
-import type { Instance, ProductSpec } from './instance.ts';
+import { awaitsTenant, type BuyerContact, type Instance, type ProductSpec } from './instance.ts';
 import type { CallReceipt } from './repository.ts';
-import { decide, type LifecycleEvent } from './lifecycle.ts';
+import { decide, type Decision, type Facts, type LifecycleEvent } from './lifecycle.ts';
 import type { LifecycleChange, Provisioner } from './provisioner.ts';
 import { failure, success } from './replies.ts';
 
@@ -31,6 +31,13 @@ export function productOf(line: OrderLine): ProductSpec {
   return definedOnly({ productId, skuCode, linearValue, productName });
 }
 
+/** The buyer's contact data from an order (personal data: storage seals it), undefined when there is none. */
+export function buyerContactOf(order: OrderInfo): BuyerContact | undefined {
+  const { customerId, customerName, mobilePhone, email } = order.buyerInfo ?? {};
+  const buyer = definedOnly({ customerId, customerName, mobilePhone, email });
+  return Object.keys(buyer).length ? buyer : undefined;
+}
+
 export function instanceFromOrder(args: {
   instanceId: string;
   order: OrderInfo;
@@ -39,8 +46,7 @@ export function instanceFromOrder(args: {
   now: Date;
 }): Instance {
   const { instanceId, order, line, testFlag, now } = args;
-  const { customerId, customerName, mobilePhone, email } = order.buyerInfo ?? {};
-  const buyer = definedOnly({ customerId, customerName, mobilePhone, email });
+  const buyer = buyerContactOf(order);
   return {
     instanceId,
     orderId: order.orderId,
@@ -52,7 +58,7 @@ export function instanceFromOrder(args: {
     trial: order.orderType === 'TRIAL',
     ...definedOnly({ expireTime: line.expireTime && parseMarketTime(line.expireTime)?.toISOString() }),
     product: productOf(line),
-    ...(Object.keys(buyer).length ? { buyer } : {}),
+    ...(buyer ? { buyer } : {}),
     usage: [],
     appliedOps: [],
     provisioningAttempts: 1,
@@ -74,87 +80,104 @@ export function instanceInfo(instance: Instance, now: Date): Record<string, unkn
   return info;
 }
 
-// ------------------------------------------------------------------ lifecycle callbacks
+// ------------------------------------------------------------------ applying events
+
+/** What an event did to an instance. */
+export type Outcome =
+  | { kind: 'applied'; before: Instance; after: Instance }
+  /** the order operation (opKey) was applied before: a repeat */
+  | { kind: 'repeat'; before: Instance }
+  /** the table said noop or reject (or the instance was never seen) */
+  | { kind: 'declined'; before?: Instance; decision: Exclude<Decision, { kind: 'apply' }> };
+
+export interface EventOptions {
+  now: Date;
+  /** facts for the lifecycle table; default: provisioned = the tenant is recorded */
+  facts?: (instance: Instance) => Facts;
+  /** idempotency key of an order operation (a renewal, an upgrade…): applied at most once */
+  opKey?: string;
+  /** computed once, only when the event will be applied (may call the open API) */
+  prepare?: (instance: Instance) => Promise<Partial<Instance>>;
+  change?: (instance: Instance) => Partial<Instance>;
+  /** the audit record to commit with the outcome (with the change, or alone when nothing changes) */
+  receipt?: (outcome: Outcome) => CallReceipt | undefined;
+  /** the instance as the caller just stored it: saves the first read */
+  current?: Instance;
+  /** when a call waits for its answer: the product's lifecycle hook gets what is left of it */
+  deadline?: number;
+}
+
+/**
+ * Applies one lifecycle event to an instance, idempotently and race-safely: read, let the table decide,
+ * write conditional on the version read (with the call's audit record), re-read and decide again when
+ * another writer won. The only place where instances change after their creation.
+ */
+export async function applyEvent(svc: Services, instanceId: string, event: LifecycleEvent, o: EventOptions): Promise<Outcome> {
+  let prepared: Partial<Instance> | undefined;
+  let known = o.current;
+  for (let attempt = 0; attempt < MAX_SAVE_ATTEMPTS; attempt++) {
+    const instance = known ?? (await svc.store.getInstance(instanceId));
+    known = undefined;
+    if (!instance) return declined(svc, o, { kind: 'declined', decision: decide(undefined, event) });
+    if (o.opKey && instance.appliedOps.includes(o.opKey)) return declined(svc, o, { kind: 'repeat', before: instance });
+    const decision = decide(instance.status, event, o.facts?.(instance) ?? { provisioned: Boolean(instance.appInfo) });
+    if (decision.kind !== 'apply') return declined(svc, o, { kind: 'declined', before: instance, decision });
+    prepared ??= o.prepare ? await o.prepare(instance) : {};
+    const merged = { ...instance, ...prepared };
+    const next: Instance = {
+      ...merged,
+      ...o.change?.(merged),
+      status: decision.to,
+      appliedOps: o.opKey ? [...instance.appliedOps, o.opKey].slice(-MAX_APPLIED_OPS) : instance.appliedOps,
+      updatedAt: o.now.toISOString(),
+    };
+    const after = await svc.store.saveInstance(next, instance.version, o.receipt?.({ kind: 'applied', before: instance, after: next }));
+    if (after) {
+      await notifyLifecycle(svc, { event, from: instance.status, instance: after }, o.deadline);
+      return { kind: 'applied', before: instance, after };
+    }
+  }
+  throw new ConcurrencyError(`instance ${instanceId} kept changing under ${event}`);
+}
+
+async function declined(svc: Services, o: EventOptions, outcome: Outcome): Promise<Outcome> {
+  const receipt = o.receipt?.(outcome);
+  if (receipt) await svc.store.recordCall(receipt);
+  return outcome;
+}
+
+/** The marketplace's answer to a lifecycle callback, from what the event did. */
+export function replyOf(outcome: Outcome): Reply {
+  if (outcome.kind === 'applied') return success();
+  if (outcome.kind === 'repeat') return success({}, 'success. (already applied)');
+  const { decision } = outcome;
+  return decision.kind === 'reject' ? failure(decision.code, decision.why) : success({}, `success. (${decision.why})`);
+}
 
 interface Mutation {
   event: LifecycleEvent;
-  /** idempotency key of an order operation (a renewal, an upgrade…): applied at most once */
   opKey?: string;
   /** ids recorded in the audit record besides the instance id */
   orderId?: string;
   orderLineId?: string;
   reason: string;
-  /** computed once, only when the event will be applied (may call the open API) */
-  prepare?: (instance: Instance) => Promise<Partial<Instance>>;
-  change?: (instance: Instance, now: Date) => Partial<Instance>;
+  prepare?: EventOptions['prepare'];
+  change?: EventOptions['change'];
 }
 
-/** Applies one lifecycle event to an instance, idempotently and race-safely. */
+/** A lifecycle callback (refresh, status, release, upgrade): one event, answered and audited. */
 export async function mutateInstance(svc: Services, call: Call, instanceId: string, m: Mutation): Promise<Reply> {
   const subject = definedOnly({ instanceId, orderId: m.orderId, orderLineId: m.orderLineId });
-  let prepared: Partial<Instance> | undefined;
-  for (let attempt = 0; attempt < MAX_SAVE_ATTEMPTS; attempt++) {
-    const instance = await svc.store.getInstance(instanceId);
-    if (instance && m.opKey && instance.appliedOps.includes(m.opKey)) {
-      const reply = success({}, 'success. (already applied)');
-      await svc.store.recordCall(receiptOf(call, reply, subject));
-      return reply;
-    }
-    const decision = decide(instance?.status, m.event, instance && factsOf(instance, call));
-    if (!instance || decision.kind !== 'apply') {
-      const reply =
-        decision.kind === 'reject' ? failure(decision.code, decision.why) : success({}, `success. (${decision.kind === 'noop' ? decision.why : ''})`);
-      await svc.store.recordCall(receiptOf(call, reply, subject));
-      return reply;
-    }
-    prepared ??= m.prepare ? await m.prepare(instance) : {};
-    const next: Instance = {
-      ...instance,
-      ...prepared,
-      ...m.change?.({ ...instance, ...prepared }, call.receivedAt),
-      status: decision.to,
-      statusReason: m.reason,
-      appliedOps: m.opKey ? [...instance.appliedOps, m.opKey].slice(-MAX_APPLIED_OPS) : instance.appliedOps,
-      updatedAt: call.receivedAt.toISOString(),
-    };
-    const reply = success();
-    if ((await svc.store.saveInstance(next, instance.version, receiptOf(call, reply, subject))) === 'saved') {
-      await notifyLifecycle(svc, { event: m.event, from: instance.status, instance: { ...next, version: instance.version + 1 } }, call.deadline);
-      return reply;
-    }
-  }
-  throw new ConcurrencyError(`instance ${instanceId} kept changing under ${call.activity}`);
-}
-
-/**
- * A transition that is not the direct answer to a lifecycle callback (provisioning finished or failed).
- * With `receipt` (the call whose answer this is, its nonce already stored) the call's audit record is
- * rewritten in the same transaction. Returns the instance as it was before, or undefined if unknown.
- */
-export async function transition(
-  svc: Services,
-  instanceId: string,
-  event: LifecycleEvent,
-  now: Date,
-  change: (instance: Instance) => Partial<Instance>,
-  receipt?: CallReceipt,
-  deadline?: number,
-): Promise<{ before: Instance; applied: boolean } | undefined> {
-  for (let attempt = 0; attempt < MAX_SAVE_ATTEMPTS; attempt++) {
-    const instance = await svc.store.getInstance(instanceId);
-    if (!instance) return undefined;
-    const decision = decide(instance.status, event, { provisioned: Boolean(instance.appInfo) });
-    if (decision.kind !== 'apply') {
-      if (receipt) await svc.store.recordCall(receipt);
-      return { before: instance, applied: false };
-    }
-    const next: Instance = { ...instance, ...change(instance), status: decision.to, updatedAt: now.toISOString() };
-    if ((await svc.store.saveInstance(next, instance.version, receipt)) === 'saved') {
-      await notifyLifecycle(svc, { event, from: instance.status, instance: { ...next, version: instance.version + 1 } }, deadline);
-      return { before: instance, applied: true };
-    }
-  }
-  throw new ConcurrencyError(`instance ${instanceId} kept changing under ${event}`);
+  const outcome = await applyEvent(svc, instanceId, m.event, {
+    now: call.receivedAt,
+    facts: (instance) => factsOf(instance, call),
+    opKey: m.opKey,
+    prepare: m.prepare,
+    change: (instance) => ({ ...m.change?.(instance), statusReason: m.reason }),
+    receipt: (o) => receiptOf(call, replyOf(o), subject),
+    deadline: call.deadline,
+  });
+  return replyOf(outcome);
 }
 
 /**
@@ -184,11 +207,11 @@ export async function queryInstances(svc: Services, call: Call, instanceIds: rea
   const found = await svc.store.getInstances(instanceIds);
   const unknown = instanceIds.filter((id) => !found.has(id));
   const subject = instanceIds.length === 1 ? { instanceId: instanceIds[0] } : {};
-  const states = [...found.values()].map((i) => i.status);
+  const instances = [...found.values()];
   let reply: Reply;
   if (found.size === 0) reply = failure(ResultCode.INSTANCE_NOT_FOUND, `instance not found: ${unknown.join(',')}`);
-  else if (states.includes('PROVISIONING')) reply = failure(ResultCode.IN_PROGRESS, 'provisioning in progress');
-  else if (states.includes('FAILED')) reply = failure(ResultCode.INTERNAL_ERROR, 'provisioning failed; please contact the merchant');
+  else if (instances.some(awaitsTenant)) reply = failure(ResultCode.IN_PROGRESS, 'provisioning in progress');
+  else if (instances.some((i) => i.status === 'FAILED')) reply = failure(ResultCode.INTERNAL_ERROR, 'provisioning failed; please contact the merchant');
   else
     reply = success(
       { info: instanceIds.filter((id) => found.has(id)).map((id) => instanceInfo(found.get(id)!, call.receivedAt)) },
@@ -234,7 +257,7 @@ export const dueAfter = (now: Date, ms: number) => new Date(now.getTime() + ms).
 
 export const errorName = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
 
-/** Drops undefined members (DynamoDB and the marketplace both prefer absent to null). */
+/** Drops undefined and empty-string members (DynamoDB and the marketplace both prefer absent to empty). */
 export function definedOnly<T extends Record<string, unknown>>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined && v !== '')) as never;
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decide, LIFECYCLE_EVENTS, LIFECYCLE_STATES, TABLE, type LifecycleEvent, type LifecycleState } from './lifecycle.ts';
+import { decide, LIFECYCLE_EVENTS, LIFECYCLE_STATES, TABLE, type Decision, type LifecycleEvent, type LifecycleState } from './lifecycle.ts';
 
 /** The documented matrix written out independently of TABLE: a = apply → state, n = noop, 3 = reject 000003. */
 const EXPECTED: Record<LifecycleState, Record<LifecycleEvent, string>> = {
@@ -61,7 +61,7 @@ describe('lifecycle state machine', () => {
         let state: LifecycleState = 'ACTIVE';
         let released = false;
         for (const e of events) {
-          const d = decide(state, e);
+          const d: Decision = decide(state, e);
           if (released) expect(d.kind === 'apply').toBe(false);
           if (d.kind === 'apply') {
             state = d.to;

@@ -110,7 +110,7 @@ export const TABLE: Readonly<Record<LifecycleState, Readonly<Record<LifecycleEve
   },
 };
 
-const UNKNOWN = gone('instance not found');
+const UNKNOWN = { kind: 'reject', code: ResultCode.INSTANCE_NOT_FOUND, why: 'instance not found' } as const;
 
 export interface Facts {
   /** the tenant exists (app info recorded); default true */
@@ -120,6 +120,8 @@ export interface Facts {
 }
 
 /** Decides what an event does to an instance. `state` undefined = the instance id was never seen. */
+export function decide(state: undefined, event: LifecycleEvent, facts?: Facts): Extract<Decision, { kind: 'reject' }>;
+export function decide(state: LifecycleState | undefined, event: LifecycleEvent, facts?: Facts): Decision & { from?: LifecycleState };
 export function decide(
   state: LifecycleState | undefined,
   event: LifecycleEvent,

@@ -1,25 +1,20 @@
 /** orderNotify (spec 3.8): record each order line once, with the order read through query order. */
 import { findOrderLine } from '#shared/openapi/order';
 import { receiptOf, type Call, type Reply, type Services } from './call.ts';
-import { definedOnly } from './instances.ts';
+import { buyerContactOf } from './instances.ts';
 import { success } from './replies.ts';
 
 export async function notifyOrder(svc: Services, call: Call, req: { orderId: string; orderLineId: string }): Promise<Reply> {
   const { orderId, orderLineId } = req;
   const subject = { orderId, orderLineId };
-  if (await svc.store.getOrderNotice(orderId, orderLineId)) {
+  const repeat = async () => {
     const reply = success({}, 'success. (already notified)');
     await svc.store.recordCall(receiptOf(call, reply, subject));
     return reply;
-  }
-  const { buyerInfo, ...order } = await svc.marketplace.queryOrder(orderId, orderLineId, { deadline: call.deadline });
-  const line = findOrderLine({ ...order, buyerInfo }, orderLineId);
-  const buyer = definedOnly({
-    customerId: buyerInfo?.customerId,
-    customerName: buyerInfo?.customerName,
-    mobilePhone: buyerInfo?.mobilePhone,
-    email: buyerInfo?.email,
-  });
+  };
+  if (await svc.store.getOrderNotice(orderId, orderLineId)) return repeat();
+  const order = await svc.marketplace.queryOrder(orderId, orderLineId, { deadline: call.deadline });
+  const { buyerInfo: _sealedSeparately, ...withoutBuyer } = order;
   const reply = success();
   const outcome = await svc.store.recordOrderNotice(
     {
@@ -27,14 +22,13 @@ export async function notifyOrder(svc: Services, call: Call, req: { orderId: str
       orderLineId,
       testFlag: call.testFlag,
       orderType: order.orderType,
-      chargingMode: line?.chargingMode,
-      order,
-      buyer: Object.keys(buyer).length ? buyer : undefined,
+      chargingMode: findOrderLine(order, orderLineId)?.chargingMode,
+      order: withoutBuyer,
+      buyer: buyerContactOf(order),
       notifiedAt: call.receivedAt.toISOString(),
     },
     receiptOf(call, reply, subject),
   );
-  // a concurrent copy recorded it first: this copy's nonce and audit record were not written with it
-  if (outcome === 'duplicate') await svc.store.recordCall(receiptOf(call, success({}, 'success. (already notified)'), subject));
-  return outcome === 'duplicate' ? success({}, 'success. (already notified)') : reply;
+  // a concurrent copy recorded it first: nothing of this copy was written, record it as the repeat it is
+  return outcome === 'duplicate' ? repeat() : reply;
 }

@@ -11,7 +11,7 @@
 import { findOrderLine, type OrderInfo, type OrderLine } from '#shared/openapi/order';
 import { ResultCode } from '#shared/protocol/resultCodes';
 import { receiptOf, type Call, type Reply, type Services } from './call.ts';
-import type { AppInfo, Instance } from './instance.ts';
+import { awaitsTenant, type AppInfo, type Instance } from './instance.ts';
 import {
   ConcurrencyError,
   dueAfter,
@@ -20,7 +20,7 @@ import {
   instanceFromOrder,
   notifyLifecycle,
   provisionerFor,
-  transition,
+  applyEvent,
 } from './instances.ts';
 import { decide, type LifecycleState } from './lifecycle.ts';
 import { ProvisioningError } from './provisioner.ts';
@@ -74,8 +74,7 @@ async function answerRepeatedCreate(svc: Services, call: Call, instanceId: strin
     if (!instance) throw new Error(`order line points at missing instance ${instanceId}`);
     const decision = decide(instance.status, 'CREATE', factsOf(instance, call));
     if (decision.kind !== 'apply' && !isStalled(instance, call.receivedAt)) {
-      const waiting = !instance.appInfo && (instance.status === 'PROVISIONING' || instance.status === 'FROZEN');
-      const reply = waiting ? inProgress(instanceId) : success({ instanceId });
+      const reply = awaitsTenant(instance) ? inProgress(instanceId) : success({ instanceId });
       await svc.store.recordCall(receiptOf(call, reply, subjectOf(instance)));
       return reply;
     }
@@ -96,8 +95,11 @@ async function answerRepeatedCreate(svc: Services, call: Call, instanceId: strin
   throw new ConcurrencyError(`instance ${instanceId} kept changing under newInstance`);
 }
 
-const isStalled = (instance: Instance, now: Date) =>
-  instance.status === 'PROVISIONING' && !instance.appInfo && (instance.provisioningDueAt ?? '') <= now.toISOString();
+/** Unfinished and due: its last attempt outlived the retry delay (its process died, or it keeps failing). */
+const isDue = (instance: Instance, now: Date) => awaitsTenant(instance) && (instance.provisioningDueAt ?? '') <= now.toISOString();
+
+/** A resend takes over a due provisioning; a frozen one is left to the job (the resend answers 000004). */
+const isStalled = (instance: Instance, now: Date) => instance.status === 'PROVISIONING' && isDue(instance, now);
 
 /** Provisions a claimed instance within what is left of the call's budget and answers accordingly. */
 async function provisionClaimed(
@@ -109,17 +111,23 @@ async function provisionClaimed(
   const { instanceId } = claimed;
   const budget = Math.min(svc.settings.provisionBudgetMs, call.deadline - Date.now() - WRITE_RESERVE_MS);
   const outcome = await provisionWithin(svc, claimed, source, budget);
-  const answered = (reply: Reply): CallReceipt => ({ ...receiptOf(call, reply, subjectOf(claimed)), nonceRecorded: true });
+  // the outcome is written with the call's audit record (its nonce was stored by the claim), starting
+  // from the claimed instance: no re-read unless another writer changed it meanwhile
+  const answering = (reply: Reply): CommitOptions => ({
+    receipt: { ...receiptOf(call, reply, subjectOf(claimed)), nonceRecorded: true },
+    current: claimed,
+    deadline: call.deadline,
+  });
   try {
     switch (outcome.kind) {
       case 'done': {
         const reply = success({ instanceId });
-        await completeProvisioning(svc, instanceId, outcome.appInfo, call.receivedAt, answered(reply), call.deadline);
+        await completeProvisioning(svc, instanceId, outcome.appInfo, call.receivedAt, answering(reply));
         return reply;
       }
       case 'refused': {
         const reply = failure(outcome.error.code, outcome.error.message, { instanceId });
-        await markFailed(svc, instanceId, outcome.error, call.receivedAt, answered(reply), call.deadline);
+        await markFailed(svc, instanceId, outcome.error, call.receivedAt, answering(reply));
         return reply;
       }
       case 'pending':
@@ -212,8 +220,7 @@ async function claimProvisioning(
     provisioningDueAt: dueAfter(new Date(Math.max(now.getTime(), Date.now())), svc.settings.provisionRetryDelayMs),
     updatedAt: now.toISOString(),
   };
-  const saved = await svc.store.saveInstance(next, instance.version, receipt);
-  return saved === 'saved' ? { ...next, version: instance.version + 1 } : undefined;
+  return svc.store.saveInstance(next, instance.version, receipt);
 }
 
 async function orderLineOf(svc: Services, instance: Instance, deadline?: number) {
@@ -227,33 +234,42 @@ async function orderLineOf(svc: Services, instance: Instance, deadline?: number)
  * The provisioner finished: ACTIVE (or FROZEN with its tenant recorded). If the instance was released
  * meanwhile, the product is told to delete the tenant it just created.
  */
+/** For an outcome that answers a waiting call: its audit record, the instance it just stored, its deadline. */
+interface CommitOptions {
+  receipt?: CallReceipt;
+  current?: Instance;
+  deadline?: number;
+}
+
 export async function completeProvisioning(
   svc: Services,
   instanceId: string,
   appInfo: AppInfo,
   now: Date,
-  receipt?: CallReceipt,
-  deadline?: number,
+  { receipt, current, deadline }: CommitOptions = {},
 ): Promise<void> {
-  const change = () => ({ appInfo, provisioningDueAt: undefined, statusReason: 'tenant provisioned' });
-  const result = await transition(svc, instanceId, 'PROVISIONED', now, change, receipt, deadline);
-  if (result && !result.applied && result.before.status === 'RELEASED')
-    await notifyLifecycle(svc, { event: 'RELEASE', from: 'RELEASED', instance: { ...result.before, appInfo } }, deadline);
+  const outcome = await applyEvent(svc, instanceId, 'PROVISIONED', {
+    now,
+    change: () => ({ appInfo, provisioningDueAt: undefined, statusReason: 'tenant provisioned' }),
+    receipt: () => receipt,
+    current,
+    deadline,
+  });
+  if (outcome.kind === 'declined' && outcome.before?.status === 'RELEASED')
+    await notifyLifecycle(svc, { event: 'RELEASE', from: 'RELEASED', instance: { ...outcome.before, appInfo } }, deadline);
 }
 
 /** The product refused this provisioning: FAILED; the marketplace's next newInstance retries it. */
-async function markFailed(
-  svc: Services,
-  instanceId: string,
-  error: ProvisioningError,
-  now: Date,
-  receipt?: CallReceipt,
-  deadline?: number,
-) {
+async function markFailed(svc: Services, instanceId: string, error: ProvisioningError, now: Date, { receipt, current, deadline }: CommitOptions = {}) {
   // after a 000004 the marketplace only polls: an operator must see this (ERROR log → alarm)
   svc.logger.error('provisioning failed', { instanceId, code: error.code, permanent: error.permanent });
-  const change = () => ({ provisioningDueAt: undefined, statusReason: `provisioning refused (${error.code}): ${error.message}` });
-  await transition(svc, instanceId, 'PROVISION_FAILED', now, change, receipt, deadline);
+  await applyEvent(svc, instanceId, 'PROVISION_FAILED', {
+    now,
+    change: () => ({ provisioningDueAt: undefined, statusReason: `provisioning refused (${error.code}): ${error.message}` }),
+    receipt: () => receipt,
+    current,
+    deadline,
+  });
 }
 
 /** A background or scheduled attempt failed: give up when the product says so or attempts are spent. */
@@ -289,9 +305,7 @@ export async function resumeDueProvisioning(svc: Services, now: Date, timeLeftMs
 
 async function resumeOne(svc: Services, instanceId: string, now: Date): Promise<'completed' | 'pending' | 'failed' | 'skipped'> {
   const instance = await svc.store.getInstance(instanceId);
-  const unfinished = instance && !instance.appInfo && (instance.status === 'PROVISIONING' || instance.status === 'FROZEN');
-  const due = unfinished && (instance.provisioningDueAt ?? '') <= now.toISOString();
-  const claimed = due ? await claimProvisioning(svc, instance, instance.status, now) : undefined;
+  const claimed = instance && isDue(instance, now) ? await claimProvisioning(svc, instance, instance.status, now) : undefined;
   if (!claimed) return 'skipped';
   const lastAttempt = claimed.provisioningAttempts >= svc.settings.maxProvisionAttempts;
   let outcome: ProvisionOutcome;
@@ -302,7 +316,7 @@ async function resumeOne(svc: Services, instanceId: string, now: Date): Promise<
     outcome = { kind: 'pending', promise: Promise.reject(error) };
   }
   if (outcome.kind === 'done') {
-    await completeProvisioning(svc, instanceId, outcome.appInfo, now);
+    await completeProvisioning(svc, instanceId, outcome.appInfo, now, { current: claimed });
     return 'completed';
   }
   if (outcome.kind === 'pending') outcome.promise.catch(() => undefined); // still running or failed: due again

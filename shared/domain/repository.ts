@@ -67,7 +67,7 @@ export interface Repository {
   recordCall(receipt: CallReceipt): Promise<void>;
   /** creates the instance and claims its order line; a concurrent winner's id comes back instead */
   createInstance(instance: Instance, receipt: CallReceipt): Promise<{ created: true } | { created: false; instanceId: string }>;
-  /** writes the next version if nobody changed the instance since `expectedVersion` */
-  saveInstance(next: Instance, expectedVersion: number, receipt?: CallReceipt): Promise<'saved' | 'conflict'>;
+  /** writes the next version if nobody changed the instance since `expectedVersion`: the stored instance, or undefined (lost race) */
+  saveInstance(next: Instance, expectedVersion: number, receipt?: CallReceipt): Promise<Instance | undefined>;
   recordOrderNotice(notice: OrderNotice, receipt: CallReceipt): Promise<'recorded' | 'duplicate'>;
 }

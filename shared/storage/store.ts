@@ -21,7 +21,7 @@ import {
 import { BatchGetCommand, execute as executeBatchGet } from 'dynamodb-toolbox/table/actions/batchGet';
 import { QueryCommand } from 'dynamodb-toolbox/table/actions/query';
 import type { Sealer } from '#shared/crypto/sealer';
-import type { BuyerContact, Instance } from '#shared/domain/instance';
+import { awaitsTenant, type BuyerContact, type Instance } from '#shared/domain/instance';
 import { NonceReplayError, type CallReceipt, type CallRecord, type OrderNotice, type Repository } from '#shared/domain/repository';
 import { createEntities, createTable, instancePk, orderPk, PROVISION_TIMER, type Entities } from './entities.ts';
 
@@ -166,12 +166,13 @@ export class Store implements Repository {
   }
 
   /** Writes the next version of an instance if nobody changed it since `expectedVersion` was read. */
-  async saveInstance(next: Instance, expectedVersion: number, receipt?: CallReceipt): Promise<'saved' | 'conflict'> {
+  async saveInstance(next: Instance, expectedVersion: number, receipt?: CallReceipt): Promise<Instance | undefined> {
+    const stored = { ...next, version: expectedVersion + 1 };
     const put = this.e.InstanceEntity.build(PutTransaction)
-      .item(this.toItem({ ...next, version: expectedVersion + 1 }))
+      .item(this.toItem(stored))
       .options({ condition: { attr: 'version', eq: expectedVersion } });
     const outcome = receipt ? await this.transact(receipt, put) : await this.transactWithoutReceipt(put);
-    return outcome.ok ? 'saved' : 'conflict';
+    return outcome.ok ? stored : undefined;
   }
 
   /** Records an order notification once; a repeat (or a concurrent copy) reports 'duplicate'. */
@@ -265,7 +266,7 @@ export class Store implements Repository {
   private toItem(instance: Instance) {
     const { buyer, appInfo, provisioningDueAt, ...rest } = instance;
     // unfinished provisioning stays on the byDue index, also while frozen (it completes into FROZEN)
-    const due = !appInfo && (instance.status === 'PROVISIONING' || instance.status === 'FROZEN') && provisioningDueAt;
+    const due = awaitsTenant(instance) && provisioningDueAt;
     return {
       ...rest,
       buyerSealed: buyer ? this.sealer.seal(JSON.stringify(buyer)) : undefined,
