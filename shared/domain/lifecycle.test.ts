@@ -4,15 +4,15 @@ import { decide, LIFECYCLE_EVENTS, LIFECYCLE_STATES, TABLE, type Decision, type 
 
 /** The documented matrix written out independently of TABLE: a = apply → state, n = noop, 3 = reject 000003. */
 const EXPECTED: Record<LifecycleState, Record<LifecycleEvent, string>> = {
-  PROVISIONING: { CREATE: 'n', PROVISIONED: 'ACTIVE', PROVISION_FAILED: 'FAILED', RENEW: 'PROVISIONING', FREEZE: 'FROZEN', UNFREEZE: 'n', RELEASE: 'RELEASED', UPGRADE: 'PROVISIONING' },
-  ACTIVE: { CREATE: 'n', PROVISIONED: 'n', PROVISION_FAILED: 'n', RENEW: 'ACTIVE', FREEZE: 'FROZEN', UNFREEZE: 'n', RELEASE: 'RELEASED', UPGRADE: 'ACTIVE' },
-  FROZEN: { CREATE: 'n', PROVISIONED: 'n', PROVISION_FAILED: 'n', RENEW: 'FROZEN', FREEZE: 'n', UNFREEZE: 'ACTIVE', RELEASE: 'RELEASED', UPGRADE: 'FROZEN' },
-  RELEASED: { CREATE: 'n', PROVISIONED: 'n', PROVISION_FAILED: 'n', RENEW: '3', FREEZE: 'n', UNFREEZE: '3', RELEASE: 'n', UPGRADE: '3' },
-  FAILED: { CREATE: 'PROVISIONING', PROVISIONED: 'ACTIVE', PROVISION_FAILED: 'n', RENEW: '3', FREEZE: 'n', UNFREEZE: '3', RELEASE: 'RELEASED', UPGRADE: '3' },
+  PROVISIONING: { CREATE: 'n', PROVISIONED: 'ACTIVE', PROVISION_FAILED: 'FAILED', RENEW: 'PROVISIONING', FREEZE: 'FROZEN', UNFREEZE: 'n', RELEASE: 'RELEASED', UPGRADE: 'PROVISIONING', EXPIRED: 'n', RETENTION_ENDED: 'n' },
+  ACTIVE: { CREATE: 'n', PROVISIONED: 'n', PROVISION_FAILED: 'n', RENEW: 'ACTIVE', FREEZE: 'FROZEN', UNFREEZE: 'n', RELEASE: 'RELEASED', UPGRADE: 'ACTIVE', EXPIRED: 'FROZEN', RETENTION_ENDED: 'n' },
+  FROZEN: { CREATE: 'n', PROVISIONED: 'n', PROVISION_FAILED: 'n', RENEW: 'FROZEN', FREEZE: 'n', UNFREEZE: 'ACTIVE', RELEASE: 'RELEASED', UPGRADE: 'FROZEN', EXPIRED: 'n', RETENTION_ENDED: 'RELEASED' },
+  RELEASED: { CREATE: 'n', PROVISIONED: 'n', PROVISION_FAILED: 'n', RENEW: '3', FREEZE: 'n', UNFREEZE: '3', RELEASE: 'n', UPGRADE: '3', EXPIRED: 'n', RETENTION_ENDED: 'n' },
+  FAILED: { CREATE: 'PROVISIONING', PROVISIONED: 'ACTIVE', PROVISION_FAILED: 'n', RENEW: '3', FREEZE: 'n', UNFREEZE: '3', RELEASE: 'RELEASED', UPGRADE: '3', EXPIRED: 'n', RETENTION_ENDED: 'n' },
 };
 
-const summary = (state: LifecycleState | undefined, event: LifecycleEvent, provisioned = true, debug = false): string => {
-  const d = decide(state, event, { provisioned, debug });
+const summary = (state: LifecycleState | undefined, event: LifecycleEvent, provisioned = true, debug = false, due = true): string => {
+  const d = decide(state, event, { provisioned, debug, due });
   if (d.kind === 'apply') return d.to;
   if (d.kind === 'noop') return 'n';
   return d.code === '000003' ? '3' : d.code;
@@ -46,10 +46,26 @@ describe('lifecycle state machine', () => {
         if (!(state === 'RELEASED' && event === 'CREATE')) expect(summary(state, event, true, true)).toBe(EXPECTED[state][event]);
   });
 
+  it('a timer whose condition no longer holds (a renewal won the race) changes nothing; callbacks ignore "due"', () => {
+    expect(summary('ACTIVE', 'EXPIRED', true, false, false)).toBe('n');
+    expect(summary('FROZEN', 'RETENTION_ENDED', true, false, false)).toBe('n');
+    expect(summary('FROZEN', 'RETENTION_ENDED', false, false, false)).toBe('n');
+    for (const state of LIFECYCLE_STATES)
+      for (const event of LIFECYCLE_EVENTS)
+        if (event !== 'EXPIRED' && event !== 'RETENTION_ENDED') expect(summary(state, event, true, false, false)).toBe(EXPECTED[state][event]);
+  });
+
+  it('a timer transition is undone by the callbacks that follow it: UNFREEZE after a local freeze, and RENEW keeps a frozen instance frozen', () => {
+    const frozen = decide('ACTIVE', 'EXPIRED');
+    expect(frozen).toMatchObject({ kind: 'apply', to: 'FROZEN' });
+    expect(decide('FROZEN', 'RENEW')).toMatchObject({ kind: 'apply', to: 'FROZEN' });
+    expect(decide('FROZEN', 'UNFREEZE')).toMatchObject({ kind: 'apply', to: 'ACTIVE' });
+  });
+
   it('every noop and reject explains itself', () => {
     for (const state of LIFECYCLE_STATES)
       for (const event of LIFECYCLE_EVENTS) {
-        for (const cell of [TABLE[state][event], TABLE[state][event].whenUnprovisioned, TABLE[state][event].whenDebug])
+        for (const cell of [TABLE[state][event], TABLE[state][event].whenUnprovisioned, TABLE[state][event].whenDebug, TABLE[state][event].whenNotDue])
           if (cell && cell.kind !== 'apply') expect(cell.why.length).toBeGreaterThan(5);
       }
   });

@@ -26,6 +26,10 @@ export const LIFECYCLE_EVENTS = [
   'RELEASE',
   /** upgradeInstance (new spec read from the upgrade order) */
   'UPGRADE',
+  /** timer (expiryFreeze): a yearly/monthly instance is still ACTIVE past its expiry plus the grace period */
+  'EXPIRED',
+  /** timer (resourceRelease): an instance has been FROZEN longer than its product's retention period */
+  'RETENTION_ENDED',
 ] as const;
 export type LifecycleEvent = (typeof LIFECYCLE_EVENTS)[number];
 
@@ -40,6 +44,8 @@ export type Cell = Decision & {
   whenUnprovisioned?: Decision;
   /** a console debug call (testFlag=1) on a debug instance */
   whenDebug?: Decision;
+  /** a timer event whose condition no longer holds when the instance is read again (a renewal won the race) */
+  whenNotDue?: Decision;
 };
 
 const apply = (to: LifecycleState): Decision => ({ kind: 'apply', to });
@@ -60,6 +66,9 @@ export const TABLE: Readonly<Record<LifecycleState, Readonly<Record<LifecycleEve
     UNFREEZE: noop('instance is not frozen'),
     RELEASE: apply('RELEASED'),
     UPGRADE: apply('PROVISIONING'),
+    // an unfinished provisioning has the provisioning timer, not these; should one arrive, it waits
+    EXPIRED: noop('instance is still provisioning'),
+    RETENTION_ENDED: noop('instance is still provisioning'),
   },
   ACTIVE: {
     CREATE: noop('instance already exists for this order line'),
@@ -70,6 +79,9 @@ export const TABLE: Readonly<Record<LifecycleState, Readonly<Record<LifecycleEve
     UNFREEZE: noop('instance is not frozen'),
     RELEASE: apply('RELEASED'),
     UPGRADE: apply('ACTIVE'),
+    // the safety net when the marketplace's FREEZE never arrived; a renewal that came first wins
+    EXPIRED: { ...apply('FROZEN'), whenNotDue: noop('instance was renewed before the freeze') },
+    RETENTION_ENDED: noop('instance is active (unfrozen after a renewal)'),
   },
   FROZEN: {
     CREATE: noop('instance already exists for this order line'),
@@ -83,6 +95,9 @@ export const TABLE: Readonly<Record<LifecycleState, Readonly<Record<LifecycleEve
     UNFREEZE: { ...apply('ACTIVE'), whenUnprovisioned: apply('PROVISIONING') },
     RELEASE: apply('RELEASED'),
     UPGRADE: apply('FROZEN'),
+    EXPIRED: noop('instance is already frozen'),
+    // the safety net when the marketplace's release never arrived; a renewal that came first wins
+    RETENTION_ENDED: { ...apply('RELEASED'), whenNotDue: noop('instance was renewed during its retention period') },
   },
   RELEASED: {
     // Dial tests replay the same saved cases (same mock order line) every day, release included: a
@@ -96,6 +111,8 @@ export const TABLE: Readonly<Record<LifecycleState, Readonly<Record<LifecycleEve
     UNFREEZE: RELEASED,
     RELEASE: noop('instance is already released'),
     UPGRADE: RELEASED,
+    EXPIRED: noop('instance is already released'),
+    RETENTION_ENDED: noop('instance is already released'),
   },
   FAILED: {
     // The marketplace resends newInstance: try to provision again.
@@ -107,6 +124,8 @@ export const TABLE: Readonly<Record<LifecycleState, Readonly<Record<LifecycleEve
     UNFREEZE: NEVER_DELIVERED,
     RELEASE: apply('RELEASED'),
     UPGRADE: NEVER_DELIVERED,
+    EXPIRED: noop('instance failed to provision; nothing to freeze'),
+    RETENTION_ENDED: noop('instance failed to provision; nothing to release'),
   },
 };
 
@@ -117,6 +136,8 @@ export interface Facts {
   provisioned?: boolean;
   /** a console debug call (testFlag=1) on a debug instance; default false */
   debug?: boolean;
+  /** a timer event's condition still holds on the instance as read now; default true */
+  due?: boolean;
 }
 
 /** Decides what an event does to an instance. `state` undefined = the instance id was never seen. */
@@ -125,10 +146,10 @@ export function decide(state: LifecycleState | undefined, event: LifecycleEvent,
 export function decide(
   state: LifecycleState | undefined,
   event: LifecycleEvent,
-  { provisioned = true, debug = false }: Facts = {},
+  { provisioned = true, debug = false, due = true }: Facts = {},
 ): Decision & { from?: LifecycleState } {
   if (state === undefined) return UNKNOWN;
-  const { whenUnprovisioned, whenDebug, ...cell } = TABLE[state][event];
-  const decision = (debug && whenDebug) || (!provisioned && whenUnprovisioned) || (cell as Decision);
+  const { whenUnprovisioned, whenDebug, whenNotDue, ...cell } = TABLE[state][event];
+  const decision = (!due && whenNotDue) || (debug && whenDebug) || (!provisioned && whenUnprovisioned) || (cell as Decision);
   return { ...decision, from: state };
 }

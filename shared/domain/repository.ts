@@ -4,6 +4,7 @@
  * audit record) in one conditional transaction and throws when the nonce was already used.
  */
 import type { BuyerContact, Instance } from './instance.ts';
+import type { TimerKind } from './timers.ts';
 
 /** What is recorded about every inbound call that passed signature verification. */
 export interface CallReceipt {
@@ -53,6 +54,23 @@ export interface CallRecord {
   orderLineId?: string;
 }
 
+/** An item found due on the byDue index: its table key and the ids the index projects. */
+export interface DueRef {
+  pk: string;
+  sk: string;
+  dueAt: string;
+  instanceId?: string;
+  orderId?: string;
+  orderLineId?: string;
+  hour?: string;
+}
+
+export interface DueWork {
+  items: DueRef[];
+  /** index items read to find them (for the bench and the job's counts) */
+  read: number;
+}
+
 export interface Repository {
   getInstance(instanceId: string): Promise<Instance | undefined>;
   /** up to 100 ids in one batch read */
@@ -63,10 +81,16 @@ export interface Repository {
   history(instanceId: string, limit?: number): Promise<CallRecord[]>;
   /** instances whose unfinished provisioning is due at or before `now` (index, no scan) */
   dueProvisioning(now: Date, limit?: number): Promise<string[]>;
+  /** items whose `kind` timer is due at or before `now` (byDue index, all shards, no scan) */
+  dueWork(kind: TimerKind, now: Date, limit?: number): Promise<DueWork>;
+  /** the provisioning watch of an instance (written by its claim) */
+  getWatch(instanceId: string): Promise<{ dueAt?: string; alerts: number } | undefined>;
+  /** moves the watch from `expectedDueAt`; false when another run moved it first */
+  moveWatch(instanceId: string, expectedDueAt: string, next: { dueAt?: string; alerts: number; expireAt?: Date }): Promise<boolean>;
   /** a call that changed nothing (reads, repeats, refusals) */
   recordCall(receipt: CallReceipt): Promise<void>;
   /** creates the instance and claims its order line; a concurrent winner's id comes back instead */
-  createInstance(instance: Instance, receipt: CallReceipt): Promise<{ created: true } | { created: false; instanceId: string }>;
+  createInstance(instance: Instance, receipt: CallReceipt, watchAt?: string): Promise<{ created: true } | { created: false; instanceId: string }>;
   /** writes the next version if nobody changed the instance since `expectedVersion`: the stored instance, or undefined (lost race) */
   saveInstance(next: Instance, expectedVersion: number, receipt?: CallReceipt): Promise<Instance | undefined>;
   recordOrderNotice(notice: OrderNotice, receipt: CallReceipt): Promise<'recorded' | 'duplicate'>;

@@ -3,7 +3,8 @@
  *
  * | entity       | pk                              | sk                       | notes                                  |
  * |--------------|---------------------------------|--------------------------|----------------------------------------|
- * | Instance     | INSTANCE#<instanceId>           | INSTANCE                 | timer=PROVISION, dueAt while unfinished |
+ * | Instance     | INSTANCE#<instanceId>           | INSTANCE                 | timer/dueAt: see domain/timers.ts        |
+ * | Watch        | INSTANCE#<instanceId>           | WATCH                    | timer=WATCH 2 h after the first claim    |
  * | OrderLine    | ORDER#<orderId>#<orderLineId>   | INSTANCE                 | order line → instance id (newInstance)  |
  * | OrderNotice  | ORDER#<orderId>#<orderLineId>   | NOTICE                   | orderNotify + the order it fetched      |
  * | Call (audit) | INSTANCE#<id> or ORDER#<o>#<l>  | CALL#<iso time>#<nonce>  | TTL                                      |
@@ -18,10 +19,20 @@ import { map } from 'dynamodb-toolbox/schema/map';
 import { number } from 'dynamodb-toolbox/schema/number';
 import { string } from 'dynamodb-toolbox/schema/string';
 import { Table } from 'dynamodb-toolbox/table';
+import type { TimerKind } from '#shared/domain/timers';
 
 export const instancePk = (instanceId: string) => `INSTANCE#${instanceId}`;
 export const orderPk = (orderId: string, orderLineId: string) => `ORDER#${orderId}#${orderLineId}`;
-export const PROVISION_TIMER = 'PROVISION';
+
+/** The byDue index is spread over this many partitions per timer kind, so that no key is hot. */
+export const TIMER_SHARDS = 8;
+
+/** The index partition of an item's timer: `<kind>#<shard>`, the shard a stable hash of the item's key. */
+export function timerPartition(kind: TimerKind, itemKey: string): string {
+  let hash = 0x811c9dc5; // FNV-1a
+  for (let i = 0; i < itemKey.length; i++) hash = Math.imul(hash ^ itemKey.charCodeAt(i), 0x01000193);
+  return `${kind}#${(hash >>> 0) % TIMER_SHARDS}`;
+}
 
 export function createTable(documentClient: DynamoDBDocumentClient, name: string) {
   return new Table({
@@ -76,6 +87,7 @@ export function createEntities(table: ServiceTable) {
       ),
       appliedOps: list(string()),
       provisioningAttempts: number(),
+      provisioningDueAt: optionalString(),
       timer: optionalString(),
       dueAt: optionalString(),
       frozenAt: optionalString(),
@@ -146,6 +158,21 @@ export function createEntities(table: ServiceTable) {
     computeKey: ({ nonce }) => ({ pk: `NONCE#${nonce}`, sk: 'NONCE' }),
   });
 
-  return { InstanceEntity, OrderLineEntity, OrderNoticeEntity, CallEntity, NonceEntity };
+  /** Watches an instance's first provisioning: due 2 h after the claim, checked by provisioningWatch. */
+  const WatchEntity = new Entity({
+    name: 'Watch',
+    table,
+    timestamps: false,
+    schema: item({
+      instanceId: string().key(),
+      timer: optionalString(),
+      dueAt: optionalString(),
+      alerts: number(),
+      expiresAt: number().optional(),
+    }),
+    computeKey: ({ instanceId }) => ({ pk: instancePk(instanceId), sk: 'WATCH' }),
+  });
+
+  return { InstanceEntity, OrderLineEntity, OrderNoticeEntity, CallEntity, NonceEntity, WatchEntity };
 }
 export type Entities = ReturnType<typeof createEntities>;

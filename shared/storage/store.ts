@@ -7,7 +7,7 @@
  */
 import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand as DocumentQueryCommand } from '@aws-sdk/lib-dynamodb';
 // subpath imports keep the bundle to what is used
 import type { FormattedItem } from 'dynamodb-toolbox/entity';
 import { BatchGetRequest } from 'dynamodb-toolbox/entity/actions/batchGet';
@@ -21,9 +21,18 @@ import {
 import { BatchGetCommand, execute as executeBatchGet } from 'dynamodb-toolbox/table/actions/batchGet';
 import { QueryCommand } from 'dynamodb-toolbox/table/actions/query';
 import type { Sealer } from '#shared/crypto/sealer';
-import { awaitsTenant, type BuyerContact, type Instance } from '#shared/domain/instance';
-import { NonceReplayError, type CallReceipt, type CallRecord, type OrderNotice, type Repository } from '#shared/domain/repository';
-import { createEntities, createTable, instancePk, orderPk, PROVISION_TIMER, type Entities } from './entities.ts';
+import type { BuyerContact, Instance } from '#shared/domain/instance';
+import {
+  NonceReplayError,
+  type CallReceipt,
+  type CallRecord,
+  type DueRef,
+  type DueWork,
+  type OrderNotice,
+  type Repository,
+} from '#shared/domain/repository';
+import { instanceDue, TIMER_KINDS, type InstanceTimerPolicy, type TimerKind } from '#shared/domain/timers';
+import { createEntities, createTable, instancePk, orderPk, TIMER_SHARDS, timerPartition, type Entities } from './entities.ts';
 
 export interface StoreOptions {
   documentClient: DynamoDBDocumentClient;
@@ -33,7 +42,12 @@ export interface StoreOptions {
   auditTtlDays?: number;
   /** how long a nonce is remembered, default 10 minutes (the timestamp window is ±60 s) */
   nonceTtlSeconds?: number;
+  /** when an instance's expiry / release timers fall due (default: domain/timers defaults) */
+  instanceTimers?: InstanceTimerPolicy;
 }
+
+/** One page of the byDue index per shard and query. */
+const DUE_PAGE_SIZE = 100;
 
 type WriteTransactionImplementation = Exclude<ExecuteTransactWriteInput[number], ExecuteTransactWriteOptions>;
 
@@ -45,9 +59,15 @@ export class Store implements Repository {
   private readonly sealer: Sealer;
   private readonly auditTtlSeconds: number;
   private readonly nonceTtlSeconds: number;
+  private readonly documentClient: DynamoDBDocumentClient;
+  private readonly tableName: string;
+  private readonly instanceTimers?: InstanceTimerPolicy;
 
   constructor(options: StoreOptions) {
     this.e = createEntities(createTable(options.documentClient, options.tableName));
+    this.documentClient = options.documentClient;
+    this.tableName = options.tableName;
+    this.instanceTimers = options.instanceTimers;
     this.sealer = options.sealer;
     this.auditTtlSeconds = (options.auditTtlDays ?? 90) * 86_400;
     this.nonceTtlSeconds = options.nonceTtlSeconds ?? 600;
@@ -123,13 +143,73 @@ export class Store implements Repository {
 
   /** Instances whose unfinished provisioning is due at or before `now` (byDue index, no scan). */
   async dueProvisioning(now: Date, limit = 50): Promise<string[]> {
-    const { Items = [] } = await this.e.InstanceEntity.table
-      .build(QueryCommand)
-      .entities(this.e.InstanceEntity)
-      .query({ index: 'byDue', partition: PROVISION_TIMER, range: { lte: now.toISOString() } })
-      .options({ limit, attributes: ['instanceId'] })
-      .send();
-    return Items.map((item) => item.instanceId);
+    const { items } = await this.dueWork('PROVISION', now, limit);
+    return items.map((item) => item.instanceId).filter((id): id is string => id !== undefined);
+  }
+
+  /**
+   * Items whose `kind` timer is due at or before `now`, oldest first per shard, at most `limit`. Reads
+   * the byDue index only: every shard of the kind is queried with `dueAt <= now` in parallel, so what
+   * is read is what is due (plus nothing: the key condition does the selection, not a filter).
+   * `read` counts the index items DynamoDB read (ScannedCount), for the bench and the job's metrics.
+   */
+  async dueWork(kind: TimerKind, now: Date, limit = 1000): Promise<DueWork> {
+    if (!TIMER_KINDS.includes(kind)) throw new Error(`unknown timer kind ${kind}`);
+    const perShard = await Promise.all(
+      Array.from({ length: TIMER_SHARDS }, (_, shard) => this.dueInShard(`${kind}#${shard}`, now.toISOString(), limit)),
+    );
+    const items = perShard.flatMap((p) => p.items).sort((a, b) => a.dueAt.localeCompare(b.dueAt)).slice(0, limit);
+    return { items, read: perShard.reduce((sum, p) => sum + p.read, 0) };
+  }
+
+  private async dueInShard(partition: string, now: string, limit: number): Promise<DueWork> {
+    const items: DueRef[] = [];
+    let read = 0;
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.documentClient.send(
+        new DocumentQueryCommand({
+          TableName: this.tableName,
+          IndexName: 'byDue',
+          KeyConditionExpression: '#timer = :timer AND #dueAt <= :now',
+          ExpressionAttributeNames: { '#timer': 'timer', '#dueAt': 'dueAt' },
+          ExpressionAttributeValues: { ':timer': partition, ':now': now },
+          Limit: Math.min(DUE_PAGE_SIZE, limit - items.length),
+          ExclusiveStartKey,
+        }),
+      );
+      read += page.ScannedCount ?? 0;
+      for (const raw of page.Items ?? []) {
+        const { pk, sk, dueAt, instanceId, orderId, orderLineId, hour } = raw as Record<string, string | undefined>;
+        items.push({ pk: pk!, sk: sk!, dueAt: dueAt!, instanceId, orderId, orderLineId, hour });
+      }
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey && items.length < limit);
+    return { items, read };
+  }
+
+  async getWatch(instanceId: string): Promise<{ dueAt?: string; alerts: number } | undefined> {
+    const { Item } = await this.e.WatchEntity.build(GetItemCommand).key({ instanceId }).options({ consistent: true }).send();
+    return Item && { dueAt: Item.dueAt, alerts: Item.alerts };
+  }
+
+  /**
+   * Moves an instance's provisioning watch from `expectedDueAt` to `nextDueAt` (undefined: the watch
+   * is over and leaves the index, and the table after `expireAt`). False when another run moved it first.
+   */
+  async moveWatch(instanceId: string, expectedDueAt: string, next: { dueAt?: string; alerts: number; expireAt?: Date }): Promise<boolean> {
+    const outcome = await this.transactWithoutReceipt(
+      this.e.WatchEntity.build(PutTransaction)
+        .item({
+          instanceId,
+          timer: next.dueAt ? timerPartition('WATCH', instancePk(instanceId)) : undefined,
+          dueAt: next.dueAt,
+          alerts: next.alerts,
+          expiresAt: next.expireAt && epochSeconds(next.expireAt),
+        })
+        .options({ condition: { attr: 'dueAt', eq: expectedDueAt } }),
+    );
+    return outcome.ok;
   }
 
   // ---------------------------------------------------------------- writes
@@ -143,8 +223,22 @@ export class Store implements Repository {
    * Creates the instance of an order line. Returns the instance id that owns the order line: ours, or
    * the one a concurrent copy of the same call created first (then nothing of ours was written).
    */
-  async createInstance(instance: Instance, receipt: CallReceipt): Promise<{ created: true } | { created: false; instanceId: string }> {
+  async createInstance(
+    instance: Instance,
+    receipt: CallReceipt,
+    watchAt?: string,
+  ): Promise<{ created: true } | { created: false; instanceId: string }> {
     const { orderId, orderLineId, instanceId, createdAt } = instance;
+    const watch = watchAt
+      ? [
+          this.e.WatchEntity.build(PutTransaction).item({
+            instanceId,
+            timer: timerPartition('WATCH', instancePk(instanceId)),
+            dueAt: watchAt,
+            alerts: 0,
+          }),
+        ]
+      : [];
     for (let attempt = 0; attempt < 3; attempt++) {
       const outcome = await this.transact(
         receipt,
@@ -154,6 +248,7 @@ export class Store implements Repository {
         this.e.InstanceEntity.build(PutTransaction)
           .item(this.toItem(instance))
           .options({ condition: { attr: 'instanceId', exists: false } }),
+        ...watch,
       );
       if (outcome.ok) return { created: true };
       const owner = (outcome.failedItems[0] as { instanceId?: string } | undefined)?.instanceId;
@@ -264,9 +359,9 @@ export class Store implements Repository {
   }
 
   private toItem(instance: Instance) {
-    const { buyer, appInfo, provisioningDueAt, ...rest } = instance;
-    // unfinished provisioning stays on the byDue index, also while frozen (it completes into FROZEN)
-    const due = awaitsTenant(instance) && provisioningDueAt;
+    const { buyer, appInfo, ...rest } = instance;
+    // the instance's one due thing, derived from its state (domain/timers), goes on the byDue index
+    const due = instanceDue(instance, this.instanceTimers);
     return {
       ...rest,
       buyerSealed: buyer ? this.sealer.seal(JSON.stringify(buyer)) : undefined,
@@ -277,14 +372,14 @@ export class Store implements Repository {
         passwordSealed: appInfo.password === undefined ? undefined : this.sealer.seal(appInfo.password),
         memo: appInfo.memo,
       },
-      timer: due ? PROVISION_TIMER : undefined,
-      dueAt: due ? provisioningDueAt : undefined,
+      timer: due ? timerPartition(due.kind, instancePk(instance.instanceId)) : undefined,
+      dueAt: due?.at,
     };
   }
 
   private fromItem(item: FormattedItem<Entities['InstanceEntity']>): Instance {
-    const { buyerSealed, appInfo, timer: _timer, dueAt, ...rest } = item;
-    const instance: Instance = { ...rest, provisioningDueAt: dueAt };
+    const { buyerSealed, appInfo, timer: _timer, dueAt: _dueAt, ...rest } = item;
+    const instance: Instance = rest;
     if (buyerSealed) instance.buyer = JSON.parse(this.sealer.open(buyerSealed)) as BuyerContact;
     if (appInfo) {
       const { passwordSealed, ...visible } = appInfo;

@@ -1,0 +1,67 @@
+/**
+ * What falls due when (business rules 1.7, 2.4, 2.2, 3.7). Every item that has timed work carries ONE
+ * (kind, dueAt) pair, derived here from its own state; storage puts the pair on the sparse byDue index
+ * and the scheduled jobs query that index by kind and time. An item whose state has nothing due is not
+ * on the index at all, so a job reads only due work, never the table.
+ */
+import { awaitsTenant, type Instance } from './instance.ts';
+
+export const TIMER_KINDS = [
+  /** unfinished provisioning, retried (resumeProvisioning) */
+  'PROVISION',
+  /** a provisioning that may still be running 2 h after its first newInstance (provisioningWatch) */
+  'WATCH',
+  /** yearly/monthly instance past its expiry plus grace (expiryFreeze) */
+  'EXPIRY',
+  /** frozen instance past its retention period (resourceRelease) */
+  'RELEASE',
+  /** hardware order signed for: automatic acceptance (hardwareAutoAccept) */
+  'ACCEPT',
+  /** hardware order whose waybill phone differs: remind the buyer (hardwareAutoAccept) */
+  'REMIND',
+  /** a package's rebuy intent not yet handed to the notifier (autoRebuyCheck) */
+  'REBUY',
+  /** an hour of on-demand usage not yet pushed to the marketplace (usagePush) */
+  'PUSH',
+] as const;
+export type TimerKind = (typeof TIMER_KINDS)[number];
+
+export interface Due {
+  kind: TimerKind;
+  /** ISO instant */
+  at: string;
+}
+
+export interface InstanceTimerPolicy {
+  /** how long after its expiry a yearly/monthly instance may stay ACTIVE before we freeze it ourselves */
+  expiryGraceMs: number;
+  /** how long an instance stays FROZEN before we release it ourselves (the product's retention + margin) */
+  retentionMs(instance: Instance): number;
+}
+
+export const HOUR_MS = 3_600_000;
+export const DAY_MS = 24 * HOUR_MS;
+
+/** Defaults of business rules 3.2 / 3.7: 2 h grace, 15 days of freeze + 1 day margin. */
+export const DEFAULT_INSTANCE_TIMERS: InstanceTimerPolicy = {
+  expiryGraceMs: 2 * HOUR_MS,
+  retentionMs: () => 16 * DAY_MS,
+};
+
+export const after = (iso: string, ms: number) => new Date(Date.parse(iso) + ms).toISOString();
+
+/** The one thing an instance waits for in its current state, if any. */
+export function instanceDue(instance: Instance, policy: InstanceTimerPolicy = DEFAULT_INSTANCE_TIMERS): Due | undefined {
+  // unfinished provisioning stays due, also while frozen (it completes into FROZEN)
+  if (awaitsTenant(instance)) return instance.provisioningDueAt ? { kind: 'PROVISION', at: instance.provisioningDueAt } : undefined;
+  if (instance.status === 'ACTIVE' && instance.chargingMode === 'PERIOD' && instance.expireTime)
+    return { kind: 'EXPIRY', at: after(instance.expireTime, policy.expiryGraceMs) };
+  if (instance.status === 'FROZEN' && instance.frozenAt) return { kind: 'RELEASE', at: after(instance.frozenAt, policy.retentionMs(instance)) };
+  return undefined;
+}
+
+/** Whether `kind` is still due on the instance as it is now (the job re-reads before it acts). */
+export function isInstanceDue(instance: Instance, kind: TimerKind, now: Date, policy?: InstanceTimerPolicy): boolean {
+  const due = instanceDue(instance, policy);
+  return due?.kind === kind && due.at <= now.toISOString();
+}
