@@ -1,5 +1,5 @@
 /**
- * Local emulator of the KooGallery marketplace open API (spec 6.1 query order), for tests and local runs.
+ * Local emulator of the KooGallery marketplace open APIs (spec 6.1 query order, 6.2 usage push), for tests and local runs.
  *
  * Served API:
  * - `GET /api/mkp-openapi-public/global/v1/order/query?orderId=..[&orderLineId=..]`, AK/SK-verified
@@ -8,25 +8,50 @@
  *   are built in.
  *   The real failure codes of this API are unknown (spec 4.2), so these are OUR choices:
  *   `MKT.0100` missing `orderId`, `MKT.0101` unknown order or line, `MKT.0999` injected failure.
+ * - `POST /api/mkp-openapi-public/global/v1/isv/usage-data` `{"usage_records":[...]}` (spec 6.2), checked in this order:
+ *   1. AK/SK signature over the body (spec 2.8): bad -> HTTP 401 `APIGW.0301`.
+ *   2. body signature (spec 2.7) over the raw body with any of `usageKeys`: `signature`, `ts`, `nonce` missing or
+ *      repeated, `ts` not Unix ms within 5 minutes of now, a nonce already used, or no key matching ->
+ *      HTTP 200 `MKT.0102`.
+ *   3. `usage_records` not an array of 1..100 records (also: body not JSON, field missing) -> `MKT.9003`.
+ *   4. any record invalid (fields and formats of spec 6.2, see shared/openapi/usage.ts; also begin_time after
+ *      end_time) -> `MKT.9002`; else any begin_time more than 21 days before now -> `MKT.9004`. Both reject the
+ *      whole request (nothing stored) and carry `extra_info: {abnormal_usage_data: [{metering_sn, reason}]}`
+ *      listing only the bad records (`metering_sn` null when it is not a string).
+ *   5. `MKT.0000`. Records are de-duplicated by `metering_sn`: one whose `metering_sn` was already accepted (in an
+ *      earlier request or the same one) is answered with success but not stored again and counted as a duplicate.
+ *   The real platform's behaviour for 3-5 (order of checks, extra_info layout, de-duplication) is not documented
+ *   (spec 4.2, 5): all OUR choices. `MKT.9001` (unknown instance) is never answered: instances are not known here.
  *
  * Test-support routes (local only, unsigned):
  * - `POST /__local/orders` (OrderInfo JSON) registers or replaces an order; 400 when invalid.
- * - `POST /__local/faults` `{count, mode}`: the next `count` order queries fail with HTTP 503 ('error'),
- *   get no answer until the emulator closes ('timeout'), or answer `MKT.0999` ('business').
+ * - `POST /__local/faults` `{count, mode}`: the next `count` API calls (order queries and usage pushes, one
+ *   shared counter) fail with HTTP 503 ('error'), get no answer until the emulator closes ('timeout'), or
+ *   answer `MKT.0999` ('business').
  * - `GET /__local/calls`: the log of API calls (not of `/__local` calls).
+ * - `GET /__local/usage`: `{records, duplicates}`, the accepted unique usage records and the duplicate count.
  *
  * Run directly (`tsx infra/local/marketplace.ts`): listens on `PORT` (default 4010) with the
- * credentials `KOOGALLERY_AK` / `KOOGALLERY_SK` (defaults `local-ak` / `local-sk`).
+ * credentials `KOOGALLERY_AK` / `KOOGALLERY_SK` (defaults `local-ak` / `local-sk`) and checks usage
+ * pushes with the comma-separated access keys `KOOGALLERY_ACCESS_KEY` (default `local-access-key`,
+ * the same development default as `npm start`'s API).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
+import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { OrderInfo, findOrderLine } from '#shared/openapi/order';
+import { MAX_USAGE_AGE_MS, MAX_USAGE_RECORDS, UsagePushRecord, parseCompactUtc } from '#shared/openapi/usage';
 import { verifyApigRequest } from '#shared/protocol/apigSigner';
+import { usagePushSignature } from '#shared/protocol/signature';
+import { LOCAL_DEFAULTS } from '#shared/secrets';
 import { mockOrders } from '#infra/local/mockOrders';
 
 const QUERY_ORDER_PATH = '/api/mkp-openapi-public/global/v1/order/query';
+const USAGE_DATA_PATH = '/api/mkp-openapi-public/global/v1/isv/usage-data';
+/** allowed distance of the usage push `ts` from now, either direction (our choice) */
+const USAGE_TS_WINDOW_MS = 5 * 60_000;
 
 const Faults = z.object({
   count: z.number().int().nonnegative(),
@@ -48,6 +73,10 @@ export interface LocalMarketplace {
   registerOrder(order: OrderInfo): void;
   injectFaults(f: Faults): void;
   calls(): ReadonlyArray<MarketplaceCall>;
+  /** accepted usage records, one per `metering_sn`, in arrival order */
+  usageRecords(): ReadonlyArray<UsagePushRecord>;
+  /** how many accepted records repeated an already accepted `metering_sn` (answered with success, not stored) */
+  usageDuplicates(): number;
   close(): Promise<void>;
 }
 
@@ -58,6 +87,8 @@ export interface LocalMarketplaceOptions {
   host?: string;
   /** ak -> sk */
   credentials: Record<string, string>;
+  /** V2 access keys accepted for the usage-push body signature (spec 2.7); default `[LOCAL_DEFAULTS.KOOGALLERY_ACCESS_KEY]` */
+  usageKeys?: readonly string[];
   now?: () => Date;
 }
 
@@ -66,25 +97,41 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
   const orders = new Map(mockOrders(now()).map((o) => [o.orderId, o]));
   const callLog: MarketplaceCall[] = [];
   let faults: Faults = { count: 0, mode: 'error' };
+  const usageKeys = (opts.usageKeys ?? [LOCAL_DEFAULTS.KOOGALLERY_ACCESS_KEY]).filter((k) => k !== '');
+  const usage = new Map<string, UsagePushRecord>(); // metering_sn -> record
+  let duplicates = 0;
+  const seenNonces = new Map<string, number>(); // nonce -> ts, forgotten once outside the window
 
   const registerOrder = (order: OrderInfo): void => void orders.set(order.orderId, order);
   const injectFaults = (f: Faults): void => void (faults = { ...f });
 
-  function queryOrder(req: IncomingMessage, res: ServerResponse, url: URL, body: string): number | undefined {
-    if (faults.count > 0) {
-      faults.count--;
-      if (faults.mode === 'timeout') return undefined; // left hanging; destroyed on close()
-      if (faults.mode === 'error') return send(res, 503, { error_code: 'APIGW.0202', error_msg: 'Service unavailable (injected)' });
-      return send(res, 200, { resultCode: 'MKT.0999', resultMsg: 'system error (injected)' });
-    }
+  /**
+   * An injected fault, if one is due: the status sent (0 = left hanging, destroyed on close()), else undefined.
+   * `business` is the API's own failure answer.
+   */
+  function fault(res: ServerResponse, business: unknown): number | undefined {
+    if (faults.count <= 0) return undefined;
+    faults.count--;
+    if (faults.mode === 'timeout') return 0;
+    if (faults.mode === 'error') return send(res, 503, { error_code: 'APIGW.0202', error_msg: 'Service unavailable (injected)' });
+    return send(res, 200, business);
+  }
+
+  /** AK/SK check (spec 2.8); false after answering 401. */
+  function authenticated(req: IncomingMessage, res: ServerResponse, body: string): boolean {
     const auth = verifyApigRequest(
       { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body },
       (ak) => (Object.hasOwn(opts.credentials, ak) ? opts.credentials[ak] : undefined),
       now().getTime(),
     );
-    if (!auth.ok) {
-      return send(res, 401, { error_code: 'APIGW.0301', error_msg: 'Incorrect IAM authentication information' });
-    }
+    if (!auth.ok) send(res, 401, { error_code: 'APIGW.0301', error_msg: 'Incorrect IAM authentication information' });
+    return auth.ok;
+  }
+
+  function queryOrder(req: IncomingMessage, res: ServerResponse, url: URL, body: string): number {
+    const injected = fault(res, { resultCode: 'MKT.0999', resultMsg: 'system error (injected)' });
+    if (injected !== undefined) return injected;
+    if (!authenticated(req, res, body)) return 401;
     const orderId = url.searchParams.get('orderId');
     if (!orderId) return send(res, 200, { resultCode: 'MKT.0100', resultMsg: 'orderId is required' });
     const order = orders.get(orderId);
@@ -97,10 +144,79 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
     return send(res, 200, { resultCode: 'MKT.0000', resultMsg: 'Success', orderInfo });
   }
 
+  /** Usage-push body signature (spec 2.7) over the raw body; records the nonce when the signature is good. */
+  function bodySignatureValid(req: IncomingMessage, body: string): boolean {
+    const { signature, ts, nonce } = req.headers;
+    if (typeof signature !== 'string' || typeof ts !== 'string' || typeof nonce !== 'string') return false;
+    if (!/^\d{1,20}$/.test(ts) || !/^[\x21-\x7e]{1,64}$/.test(nonce)) return false;
+    const nowMs = now().getTime();
+    if (!(Math.abs(nowMs - Number(ts)) <= USAGE_TS_WINDOW_MS)) return false;
+    for (const [seen, at] of seenNonces) if (Math.abs(nowMs - at) > USAGE_TS_WINDOW_MS) seenNonces.delete(seen);
+    if (seenNonces.has(nonce)) return false;
+    const received = Buffer.from(signature);
+    const matches = usageKeys.some((key) => {
+      const expected = Buffer.from(usagePushSignature(key, ts, nonce, body));
+      return expected.length === received.length && timingSafeEqual(expected, received);
+    });
+    if (matches) seenNonces.set(nonce, Number(ts));
+    return matches;
+  }
+
+  function pushUsage(req: IncomingMessage, res: ServerResponse, body: string): number {
+    const injected = fault(res, { error_code: 'MKT.0999', error_msg: 'system error (injected)' });
+    if (injected !== undefined) return injected;
+    if (!authenticated(req, res, body)) return 401;
+    if (!bodySignatureValid(req, body)) {
+      return send(res, 200, { error_code: 'MKT.0102', error_msg: 'invalid body signature' });
+    }
+    const parsed = parseJson(body);
+    const records = isRecord(parsed) ? parsed.usage_records : undefined;
+    if (!Array.isArray(records) || records.length === 0 || records.length > MAX_USAGE_RECORDS) {
+      return send(res, 200, {
+        error_code: 'MKT.9003',
+        error_msg: `usage_records must hold 1 to ${MAX_USAGE_RECORDS} records`,
+      });
+    }
+    const abnormal = (sn: unknown, reason: string) => ({ metering_sn: typeof sn === 'string' ? sn : null, reason });
+    const results = records.map((r: unknown) => ({ raw: r, parsed: UsagePushRecord.safeParse(r) }));
+    const invalid = results
+      .filter((r) => !r.parsed.success)
+      .map(({ raw, parsed }) =>
+        abnormal(isRecord(raw) ? raw.metering_sn : undefined, parsed.error ? z.prettifyError(parsed.error) : 'invalid'),
+      );
+    if (invalid.length > 0) {
+      return send(res, 200, {
+        error_code: 'MKT.9002',
+        error_msg: 'invalid usage entities',
+        extra_info: { abnormal_usage_data: invalid },
+      });
+    }
+    const valid = results.map((r) => r.parsed.data!);
+    const oldest = now().getTime() - MAX_USAGE_AGE_MS;
+    const tooOld = valid
+      .filter((r) => parseCompactUtc(r.begin_time)!.getTime() < oldest)
+      .map((r) => abnormal(r.metering_sn, 'begin_time is more than 21 days ago'));
+    if (tooOld.length > 0) {
+      return send(res, 200, {
+        error_code: 'MKT.9004',
+        error_msg: 'record begin time too old',
+        extra_info: { abnormal_usage_data: tooOld },
+      });
+    }
+    for (const record of valid) {
+      if (usage.has(record.metering_sn)) duplicates++;
+      else usage.set(record.metering_sn, record);
+    }
+    return send(res, 200, { error_code: 'MKT.0000', error_msg: 'success' });
+  }
+
+  const usageState = () => ({ records: [...usage.values()], duplicates });
+
   /** Test-support routes; returns false when the request is not one of them. */
   function local(req: IncomingMessage, res: ServerResponse, path: string, body: string): boolean {
     const route = `${req.method} ${path}`;
     if (route === 'GET /__local/calls') send(res, 200, callLog);
+    else if (route === 'GET /__local/usage') send(res, 200, usageState());
     else if (route === 'POST /__local/orders') apply(res, OrderInfo.safeParse(parseJson(body)), registerOrder);
     else if (route === 'POST /__local/faults') apply(res, Faults.safeParse(parseJson(body)), injectFaults);
     else return false;
@@ -114,14 +230,17 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
       const body = Buffer.concat(chunks).toString('utf8');
       const url = new URL(req.url ?? '/', 'http://localhost'); // only path and query are used
       if (local(req, res, url.pathname, body)) return;
+      const route = `${req.method} ${url.pathname}`;
       const status =
-        req.method === 'GET' && url.pathname === QUERY_ORDER_PATH
+        route === `GET ${QUERY_ORDER_PATH}`
           ? queryOrder(req, res, url, body)
-          : send(res, 404, {
-              error_code: 'APIGW.0101',
-              error_msg: 'The API does not exist or has not been published in the environment',
-            });
-      callLog.push({ method: req.method ?? '', path: req.url ?? '', status: status ?? 0 });
+          : route === `POST ${USAGE_DATA_PATH}`
+            ? pushUsage(req, res, body)
+            : send(res, 404, {
+                error_code: 'APIGW.0101',
+                error_msg: 'The API does not exist or has not been published in the environment',
+              });
+      callLog.push({ method: req.method ?? '', path: req.url ?? '', status });
     });
   });
 
@@ -138,6 +257,8 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
     registerOrder,
     injectFaults,
     calls: () => [...callLog],
+    usageRecords: () => usageState().records,
+    usageDuplicates: () => duplicates,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
@@ -166,6 +287,10 @@ function apply<T>(res: ServerResponse, parsed: z.ZodSafeParseResult<T>, action: 
   send(res, 204);
 }
 
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 function parseJson(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
@@ -177,6 +302,10 @@ function parseJson(text: string): unknown {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const ak = process.env.KOOGALLERY_AK ?? 'local-ak';
   const sk = process.env.KOOGALLERY_SK ?? 'local-sk';
-  const mkt = await startLocalMarketplace({ port: Number(process.env.PORT ?? 4010), credentials: { [ak]: sk } });
+  const usageKeys = (process.env.KOOGALLERY_ACCESS_KEY ?? LOCAL_DEFAULTS.KOOGALLERY_ACCESS_KEY)
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
+  const mkt = await startLocalMarketplace({ port: Number(process.env.PORT ?? 4010), credentials: { [ak]: sk }, usageKeys });
   console.log(`local KooGallery marketplace listening on ${mkt.url}`);
 }

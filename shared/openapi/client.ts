@@ -4,9 +4,20 @@
  * Availability rule (spec 1.6 / 6): the primary host is tried first; only when it cannot be reached
  * (network error, timeout, HTTP 5xx) is the next host tried. At most two attempts are made, each
  * bounded by `timeoutMs` and together by the caller's `deadline` (its share of the marketplace's 5 s).
+ *
+ * Usage push (spec 6.2 / 2.7): the body `{"usage_records":[...]}` is serialized once (keys sorted at every
+ * level, compact) and sent byte-for-byte as signed. Each attempt gets a fresh `ts` and `nonce` (the fallback
+ * host may share the primary's nonce store) and its own AK/SK signature over the same body. A push retried on
+ * the fallback host after a timeout may reach the marketplace twice: the records keep their `metering_sn`,
+ * but whether the platform de-duplicates by it is not documented (spec 5).
  */
+import { randomBytes } from 'node:crypto';
 import { signApigRequest } from '#shared/protocol/apigSigner';
+import { canonicalJson, usagePushSignature } from '#shared/protocol/signature';
 import { OrderInfo } from '#shared/openapi/order';
+import { MAX_USAGE_RECORDS, type UsagePushRecord } from '#shared/openapi/usage';
+
+export type { UsagePushRecord } from '#shared/openapi/usage';
 
 export interface MarketplaceClientConfig {
   /** primary host first, then fallbacks, e.g. `https://mkt.myhuaweicloud.com`, `https://mkt.myhuaweicloud.cn` */
@@ -15,27 +26,33 @@ export interface MarketplaceClientConfig {
   sk: string;
   /** per-attempt timeout, default 2000 ms */
   timeoutMs?: number;
+  /** the V2 access key bound to the basic interfaces: signs usage pushes (spec 2.7); pushUsage refuses without it */
+  usageSigningKey?: string;
 }
 
-export type OpenApiErrorKind = 'network' | 'timeout' | 'http' | 'business' | 'malformed';
+/** 'request': refused before anything was sent (missing configuration, invalid arguments) */
+export type OpenApiErrorKind = 'network' | 'timeout' | 'http' | 'business' | 'malformed' | 'request';
 
 /** Failure of an open-API call. The message names the API but never contains credentials. */
 export class OpenApiError extends Error {
   override readonly name = 'OpenApiError';
   readonly kind: OpenApiErrorKind;
-  /** marketplace `resultCode` (business) or gateway `error_code` (http), when present */
+  /** marketplace `resultCode` / `error_code` (business) or gateway `error_code` (http), when present */
   readonly code?: string;
   /** HTTP status, when a response was received */
   readonly status?: number;
+  /** what the marketplace said about the failure, e.g. the usage push's `extra_info` (abnormal records); never secrets */
+  readonly details?: unknown;
 
   constructor(
     message: string,
-    details: { kind: OpenApiErrorKind; code?: string; status?: number; cause?: unknown },
+    init: { kind: OpenApiErrorKind; code?: string; status?: number; details?: unknown; cause?: unknown },
   ) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.kind = details.kind;
-    if (details.code !== undefined) this.code = details.code;
-    if (details.status !== undefined) this.status = details.status;
+    super(message, init.cause === undefined ? undefined : { cause: init.cause });
+    this.kind = init.kind;
+    if (init.code !== undefined) this.code = init.code;
+    if (init.status !== undefined) this.status = init.status;
+    if (init.details !== undefined) this.details = init.details;
   }
 }
 
@@ -47,11 +64,27 @@ export interface CallOptions {
 export interface MarketplaceClient {
   /** Query order (spec 6.1); with `orderLineId` the marketplace returns only that line. */
   queryOrder(orderId: string, orderLineId?: string, options?: CallOptions): Promise<OrderInfo>;
+  /**
+   * Push on-demand usage (spec 6.2): at most 100 records per call. Resolves on MKT.0000, throws OpenApiError otherwise.
+   * Refused before sending (kind 'request') without `usageSigningKey`, or with 0 or more than 100 records.
+   * A business failure carries the marketplace's `extra_info` (e.g. `abnormal_usage_data`) in `details`.
+   */
+  pushUsage(records: readonly UsagePushRecord[], options?: CallOptions): Promise<void>;
 }
 
 const QUERY_ORDER_PATH = '/api/mkp-openapi-public/global/v1/order/query';
+const USAGE_DATA_PATH = '/api/mkp-openapi-public/global/v1/isv/usage-data';
 const SUCCESS = 'MKT.0000';
 const MAX_ATTEMPTS = 2;
+
+/** One request, signed anew for every attempt. */
+interface Outgoing {
+  method: 'GET' | 'POST';
+  pathAndQuery: string;
+  body?: string;
+  /** headers to send and sign besides Content-Type (called once per attempt) */
+  headers?: () => Record<string, string>;
+}
 
 export function createMarketplaceClient(
   config: MarketplaceClientConfig,
@@ -61,13 +94,18 @@ export function createMarketplaceClient(
   const bases = config.baseUrls.slice(0, MAX_ATTEMPTS);
   if (bases.length === 0) throw new Error('MarketplaceClientConfig.baseUrls must not be empty');
 
-  /** One signed GET; resolves with the parsed JSON body of a 2xx response. */
-  async function attempt(api: string, base: string, pathAndQuery: string, deadline: number): Promise<unknown> {
-    const url = base.replace(/\/+$/, '') + pathAndQuery;
+  /** One signed attempt; resolves with the parsed JSON body of a 2xx response. */
+  async function attempt(api: string, base: string, req: Outgoing, deadline: number): Promise<unknown> {
+    const url = base.replace(/\/+$/, '') + req.pathAndQuery;
     const limitMs = Math.min(timeoutMs, deadline - Date.now());
     if (limitMs < 50) throw new OpenApiError(`${api}: no time left for ${new URL(url).host}`, { kind: 'timeout' });
     const headers = signApigRequest(
-      { method: 'GET', url, headers: { 'Content-Type': 'application/json' } },
+      {
+        method: req.method,
+        url,
+        headers: { 'Content-Type': 'application/json', ...req.headers?.() },
+        ...(req.body === undefined ? {} : { body: req.body }),
+      },
       config.ak,
       config.sk,
     );
@@ -75,8 +113,9 @@ export function createMarketplaceClient(
     let text: string;
     try {
       const res = await fetchImpl(url, {
-        method: 'GET',
+        method: req.method,
         headers,
+        ...(req.body === undefined ? {} : { body: req.body }),
         redirect: 'manual', // never replay signed headers elsewhere; a 3xx is reported as an HTTP error
         signal: AbortSignal.timeout(limitMs),
       });
@@ -106,10 +145,10 @@ export function createMarketplaceClient(
   }
 
   /** Tries each base URL in turn, moving on only when the host is unreachable or failing (5xx). */
-  async function get(api: string, pathAndQuery: string, deadline: number): Promise<unknown> {
+  async function call(api: string, req: Outgoing, deadline: number): Promise<unknown> {
     for (let i = 0; ; i++) {
       try {
-        return await attempt(api, bases[i]!, pathAndQuery, deadline);
+        return await attempt(api, bases[i]!, req, deadline);
       } catch (err) {
         const retryable =
           err instanceof OpenApiError &&
@@ -125,7 +164,7 @@ export function createMarketplaceClient(
       // encodeURIComponent, not URLSearchParams: the signer reads '+' as a literal plus (spec 2.8).
       let query = `orderId=${encodeURIComponent(orderId)}`;
       if (orderLineId !== undefined) query += `&orderLineId=${encodeURIComponent(orderLineId)}`;
-      const body = await get(api, `${QUERY_ORDER_PATH}?${query}`, options.deadline ?? Infinity);
+      const body = await call(api, { method: 'GET', pathAndQuery: `${QUERY_ORDER_PATH}?${query}` }, options.deadline ?? Infinity);
 
       if (!isRecord(body) || typeof body.resultCode !== 'string') {
         throw new OpenApiError(`${api}: response has no resultCode`, { kind: 'malformed' });
@@ -143,6 +182,48 @@ export function createMarketplaceClient(
         throw new OpenApiError(`${api}: unexpected orderInfo: ${issues}`, { kind: 'malformed' });
       }
       return parsed.data;
+    },
+
+    async pushUsage(records, options = {}) {
+      const api = 'push usage';
+      const key = config.usageSigningKey;
+      if (!key) throw new OpenApiError(`${api}: usageSigningKey is not configured`, { kind: 'request' });
+      if (records.length === 0 || records.length > MAX_USAGE_RECORDS) {
+        throw new OpenApiError(`${api}: ${records.length} records; send 1 to ${MAX_USAGE_RECORDS} per call`, {
+          kind: 'request',
+        });
+      }
+      const body = canonicalJson(JSON.stringify({ usage_records: records }));
+      if (body === undefined) throw new OpenApiError(`${api}: records cannot be serialized`, { kind: 'request' });
+      const answer = await call(
+        api,
+        {
+          method: 'POST',
+          pathAndQuery: USAGE_DATA_PATH,
+          body,
+          headers: () => {
+            const ts = String(Date.now());
+            const nonce = randomBytes(32).toString('hex').toUpperCase();
+            return { signature: usagePushSignature(key, ts, nonce, body), ts, nonce };
+          },
+        },
+        options.deadline ?? Infinity,
+      );
+
+      if (!isRecord(answer) || typeof answer.error_code !== 'string') {
+        throw new OpenApiError(`${api}: response has no error_code`, { kind: 'malformed' });
+      }
+      if (answer.error_code !== SUCCESS) {
+        const msg = typeof answer.error_msg === 'string' ? ` (${answer.error_msg})` : '';
+        const details =
+          answer.extra_info ??
+          (answer.abnormal_usage_data === undefined ? undefined : { abnormal_usage_data: answer.abnormal_usage_data });
+        throw new OpenApiError(`${api}: ${answer.error_code}${msg}`, {
+          kind: 'business',
+          code: answer.error_code,
+          ...(details === undefined || details === null ? {} : { details }),
+        });
+      }
     },
   };
 }
