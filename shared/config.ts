@@ -2,6 +2,8 @@
  * Service settings from the environment (README "Configuration"). Secrets are not here: see
  * shared/secrets.ts.
  */
+import * as z from 'zod';
+import { PRODUCT_KINDS, type CatalogueEntry } from '#shared/domain/catalogue';
 export interface Settings {
   /** `local` for npm start / invoke local / tests: enables the local secret defaults */
   stage: string;
@@ -25,6 +27,15 @@ export interface Settings {
   auditTtlDays: number;
   /** SSM SecureString (JSON) holding the secrets in the cloud; unset = environment variables */
   secretsParameter?: string;
+  /** how long a yearly/monthly instance may stay ACTIVE after its expiry before expiryFreeze acts */
+  expiryGraceMs: number;
+  /** resourceRelease: `release` (default) or `report` only */
+  releaseMode: 'release' | 'report';
+  provisioningWatchMs: number;
+  jobConcurrency: number;
+  jobBatchLimit: number;
+  /** PRODUCT_CATALOGUE (JSON array), taken before shared/product/catalogue.ts */
+  catalogue: CatalogueEntry[];
 }
 
 export class ConfigError extends Error {
@@ -39,7 +50,50 @@ const int = (env: NodeJS.ProcessEnv, name: string, fallback: number) => {
   return value;
 };
 
+function releaseModeOf(raw: string | undefined): 'release' | 'report' {
+  if (!raw || raw === 'release') return 'release';
+  if (raw === 'report') return 'report';
+  throw new ConfigError('RELEASE_MODE must be release or report');
+}
+
 const list = (raw: string | undefined) => (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+
+const positive = z.number().positive();
+const CatalogueJson = z.array(
+  z
+    .object({
+      productId: z.string().min(1).optional(),
+      skuCode: z.string().min(1).optional(),
+      kind: z.enum(PRODUCT_KINDS),
+      name: z.string().optional(),
+      retentionDays: z.number().nonnegative().optional(),
+      package: z
+        .object({
+          quota: positive.optional(),
+          threshold: z.union([z.object({ percent: z.number().min(0).max(100) }).strict(), z.object({ amount: z.number().nonnegative() }).strict()]).optional(),
+          autoRebuy: z.boolean().optional(),
+          stopWhenExhausted: z.boolean().optional(),
+        })
+        .strict()
+        .optional(),
+    })
+    .strict()
+    .refine((e) => e.productId || e.skuCode, 'an entry needs a productId or a skuCode'),
+);
+
+function catalogueOf(raw: string | undefined): CatalogueEntry[] {
+  if (!raw) return [];
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('PRODUCT_CATALOGUE must be a JSON array');
+  }
+  const parsed = CatalogueJson.safeParse(json);
+  if (!parsed.success)
+    throw new ConfigError(`PRODUCT_CATALOGUE: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  return parsed.data;
+}
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const tableName = env.TABLE_NAME || 'koogallery-local';
@@ -62,6 +116,12 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 64 * 1024),
     auditTtlDays: int(env, 'AUDIT_TTL_DAYS', 90),
     secretsParameter: env.SECRETS_PARAMETER || undefined,
+    expiryGraceMs: int(env, 'EXPIRY_GRACE_MINUTES', 120) * 60_000,
+    releaseMode: releaseModeOf(env.RELEASE_MODE),
+    provisioningWatchMs: int(env, 'PROVISIONING_WATCH_MINUTES', 120) * 60_000,
+    jobConcurrency: Math.max(1, int(env, 'JOB_CONCURRENCY', 8)),
+    jobBatchLimit: Math.max(1, int(env, 'JOB_BATCH_LIMIT', 1000)),
+    catalogue: catalogueOf(env.PRODUCT_CATALOGUE),
   };
   // an attempt still running must never be due for another one (two tenants for one order line)
   if (settings.provisionRetryDelayMs <= settings.resumeBudgetMs + 2 * settings.openApiTimeoutMs)

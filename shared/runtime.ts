@@ -3,8 +3,13 @@
  * and secrets. Handlers call getRuntime(); nothing else constructs clients.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { loadSettings, type Settings } from './config.ts';
 import { createSealer } from '#shared/crypto/sealer';
+import { createCatalogue, DEFAULT_RETENTION_DAYS, RETENTION_MARGIN_DAYS } from '#shared/domain/catalogue';
+import { DAY_MS, type InstanceTimerPolicy } from '#shared/domain/timers';
+import { productCatalogue } from '#shared/product/catalogue';
+import { createLogAlerts } from '#shared/notify/alerts';
 import type { Services } from '#shared/domain/call';
 import { createMarketplaceClient } from '#shared/openapi/client';
 import { createProductProvisioner } from '#shared/product/provisioner';
@@ -19,6 +24,8 @@ export interface Runtime {
 }
 
 export const logger = new Logger({ serviceName: 'koogallery-merchant' });
+/** CloudWatch metrics in embedded metric format (POWERTOOLS_METRICS_NAMESPACE, default below) */
+export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || 'KooGalleryMerchant', serviceName: 'koogallery-merchant' });
 
 let runtime: Promise<Runtime> | undefined;
 
@@ -51,27 +58,43 @@ export async function refreshAccessKeys(): Promise<boolean> {
 async function build(): Promise<Runtime> {
   const settings = loadSettings();
   const secrets = await loadSecrets(settings);
+  const catalogue = createCatalogue([...settings.catalogue, ...productCatalogue]);
+  const timers: InstanceTimerPolicy = {
+    expiryGraceMs: settings.expiryGraceMs,
+    retentionMs: (instance) =>
+      ((catalogue.lookup(instance.product)?.retentionDays ?? DEFAULT_RETENTION_DAYS) + RETENTION_MARGIN_DAYS) * DAY_MS,
+  };
   const services: Services = {
     store: createStore({
       endpoint: settings.dynamodbEndpoint,
       tableName: settings.tableName,
       sealer: createSealer(secrets.dataKeys),
       auditTtlDays: settings.auditTtlDays,
+      instanceTimers: timers,
     }),
     marketplace: createMarketplaceClient({
       baseUrls: settings.marketplaceUrls,
       ak: secrets.ak,
       sk: secrets.sk,
+      // the usage push is signed with the access key bound to the basic interfaces (spec 2.7)
+      usageSigningKey: secrets.accessKeys[0],
       timeoutMs: settings.openApiTimeoutMs,
     }),
     provisioner: createProductProvisioner(settings),
     debugProvisioner: createDefaultProvisioner({ frontEndUrl: settings.frontEndUrl, adminUrl: settings.adminUrl }),
     logger,
+    alerts: createLogAlerts(logger),
+    catalogue,
     settings: {
       provisionBudgetMs: settings.provisionBudgetMs,
       resumeBudgetMs: settings.resumeBudgetMs,
       provisionRetryDelayMs: settings.provisionRetryDelayMs,
       maxProvisionAttempts: settings.maxProvisionAttempts,
+      provisioningWatchMs: settings.provisioningWatchMs,
+      timers,
+      releaseMode: settings.releaseMode,
+      jobConcurrency: settings.jobConcurrency,
+      jobBatchLimit: settings.jobBatchLimit,
     },
   };
   return { settings, secrets, services };

@@ -72,6 +72,8 @@ async function main() {
     marketplace = await startLocalMarketplace({
       port: marketplacePort,
       credentials: { [env.KOOGALLERY_AK || LOCAL_DEFAULTS.KOOGALLERY_AK]: env.KOOGALLERY_SK || LOCAL_DEFAULTS.KOOGALLERY_SK },
+      // the usage-push body signature uses the V2 access key (spec 2.7), as the service signs it
+      usageKeys: (env.KOOGALLERY_ACCESS_KEY || LOCAL_DEFAULTS.KOOGALLERY_ACCESS_KEY).split(',').map((k) => k.trim()),
     });
     apiUrl = marketplace.url;
     cleanups.push(() => marketplace?.close());

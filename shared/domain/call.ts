@@ -2,7 +2,11 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { MarketplaceClient } from '#shared/openapi/client';
 import type { ResultCode } from '#shared/protocol/resultCodes';
+import type { Alerts } from './alerts.ts';
+import type { Catalogue } from './catalogue.ts';
+import type { ReleaseMode } from './lifecycleTimers.ts';
 import type { Provisioner } from './provisioner.ts';
+import type { InstanceTimerPolicy } from './timers.ts';
 import type { CallReceipt, Repository } from './repository.ts';
 
 export interface Services {
@@ -13,6 +17,8 @@ export interface Services {
   /** the built-in one, used for console debug calls (testFlag=1) so they never reach the product */
   debugProvisioner: Provisioner;
   logger: Logger;
+  alerts: Alerts;
+  catalogue: Catalogue;
   settings: DomainSettings;
 }
 
@@ -25,6 +31,16 @@ export interface DomainSettings {
   provisionRetryDelayMs: number;
   /** attempts before an instance is marked FAILED */
   maxProvisionAttempts: number;
+  /** how long after its first claim a provisioning that has not finished alerts (ms, default 2 h) */
+  provisioningWatchMs: number;
+  /** expiry grace and retention (also given to storage, which derives the timers from them) */
+  timers: InstanceTimerPolicy;
+  /** resourceRelease releases, or only reports */
+  releaseMode: ReleaseMode;
+  /** items a job handles at once */
+  jobConcurrency: number;
+  /** items a job takes from the index per run */
+  jobBatchLimit: number;
 }
 
 /** One verified inbound call. */

@@ -59,6 +59,8 @@ export interface Instance {
   /** when an unfinished provisioning should be picked up again (scheduled job) */
   provisioningDueAt?: string;
   frozenAt?: string;
+  /** frozen by our expiryFreeze timer (the marketplace's FREEZE never arrived): a renewal unfreezes it */
+  frozenLocally?: boolean;
   releasedAt?: string;
   createdAt: string;
   updatedAt: string;

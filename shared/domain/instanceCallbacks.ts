@@ -47,7 +47,6 @@ export async function updateInstanceStatus(
   return mutateInstance(svc, call, req.instanceId, {
     event: req.status,
     reason: `updateInstanceStatus ${req.status}`,
-    change: () => (req.status === 'FREEZE' ? { frozenAt: call.receivedAt.toISOString() } : { frozenAt: undefined }),
   });
 }
 

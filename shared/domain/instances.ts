@@ -120,12 +120,18 @@ export async function applyEvent(svc: Services, instanceId: string, event: Lifec
     known = undefined;
     if (!instance) return declined(svc, o, { kind: 'declined', decision: decide(undefined, event) });
     if (o.opKey && instance.appliedOps.includes(o.opKey)) return declined(svc, o, { kind: 'repeat', before: instance });
-    const decision = decide(instance.status, event, o.facts?.(instance) ?? { provisioned: Boolean(instance.appInfo) });
+    const decision = decide(instance.status, event, {
+      provisioned: Boolean(instance.appInfo),
+      frozenLocally: Boolean(instance.frozenLocally),
+      ...o.facts?.(instance),
+    });
     if (decision.kind !== 'apply') return declined(svc, o, { kind: 'declined', before: instance, decision });
     prepared ??= o.prepare ? await o.prepare(instance) : {};
     const merged = { ...instance, ...prepared };
     const next: Instance = {
       ...merged,
+      // entering FROZEN records when (the release timer counts from it); leaving it forgets the freeze
+      ...(decision.to === 'FROZEN' ? { frozenAt: merged.frozenAt ?? o.now.toISOString() } : { frozenAt: undefined, frozenLocally: undefined }),
       ...o.change?.(merged),
       status: decision.to,
       appliedOps: o.opKey ? [...instance.appliedOps, o.opKey].slice(-MAX_APPLIED_OPS) : instance.appliedOps,
@@ -248,8 +254,9 @@ export async function checkInstanceChange(
 export const provisionerFor = (svc: Services, instance: Instance): Provisioner =>
   instance.testFlag ? svc.debugProvisioner : svc.provisioner;
 
-export const factsOf = (instance: Instance, call: Call) => ({
+export const factsOf = (instance: Instance, call: Call): Facts => ({
   provisioned: Boolean(instance.appInfo),
+  frozenLocally: Boolean(instance.frozenLocally),
   debug: call.testFlag && instance.testFlag,
 });
 

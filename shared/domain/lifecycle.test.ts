@@ -62,6 +62,16 @@ describe('lifecycle state machine', () => {
     expect(decide('FROZEN', 'UNFREEZE')).toMatchObject({ kind: 'apply', to: 'ACTIVE' });
   });
 
+  it('a renewal restores an instance our expiry timer froze (no UNFREEZE will come); nothing else differs', () => {
+    expect(decide('FROZEN', 'RENEW', { frozenLocally: true })).toMatchObject({ kind: 'apply', to: 'ACTIVE' });
+    for (const state of LIFECYCLE_STATES)
+      for (const event of LIFECYCLE_EVENTS) {
+        if (state === 'FROZEN' && event === 'RENEW') continue;
+        const d = decide(state, event, { frozenLocally: true });
+        expect(d.kind === 'apply' ? d.to : d.kind === 'noop' ? 'n' : '3').toBe(EXPECTED[state][event]);
+      }
+  });
+
   it('every noop and reject explains itself', () => {
     for (const state of LIFECYCLE_STATES)
       for (const event of LIFECYCLE_EVENTS) {

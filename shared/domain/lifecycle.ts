@@ -46,6 +46,8 @@ export type Cell = Decision & {
   whenDebug?: Decision;
   /** a timer event whose condition no longer holds when the instance is read again (a renewal won the race) */
   whenNotDue?: Decision;
+  /** the instance was frozen by our expiry timer, not by the marketplace (which will send no UNFREEZE) */
+  whenFrozenLocally?: Decision;
 };
 
 const apply = (to: LifecycleState): Decision => ({ kind: 'apply', to });
@@ -90,7 +92,9 @@ export const TABLE: Readonly<Record<LifecycleState, Readonly<Record<LifecycleEve
     PROVISIONED: { ...noop('tenant already recorded'), whenUnprovisioned: apply('FROZEN') },
     PROVISION_FAILED: { ...noop('instance is provisioned'), whenUnprovisioned: apply('FAILED') },
     // A renewal only moves the expiry; the marketplace sends UNFREEZE separately (business rules 3.1).
-    RENEW: apply('FROZEN'),
+    // An instance frozen by our own expiry timer gets no UNFREEZE (the marketplace never froze it):
+    // the renewal restores it.
+    RENEW: { ...apply('FROZEN'), whenFrozenLocally: apply('ACTIVE') },
     FREEZE: noop('instance is already frozen'),
     UNFREEZE: { ...apply('ACTIVE'), whenUnprovisioned: apply('PROVISIONING') },
     RELEASE: apply('RELEASED'),
@@ -138,6 +142,8 @@ export interface Facts {
   debug?: boolean;
   /** a timer event's condition still holds on the instance as read now; default true */
   due?: boolean;
+  /** frozen by our expiry timer rather than by the marketplace; default false */
+  frozenLocally?: boolean;
 }
 
 /** Decides what an event does to an instance. `state` undefined = the instance id was never seen. */
@@ -146,10 +152,15 @@ export function decide(state: LifecycleState | undefined, event: LifecycleEvent,
 export function decide(
   state: LifecycleState | undefined,
   event: LifecycleEvent,
-  { provisioned = true, debug = false, due = true }: Facts = {},
+  { provisioned = true, debug = false, due = true, frozenLocally = false }: Facts = {},
 ): Decision & { from?: LifecycleState } {
   if (state === undefined) return UNKNOWN;
-  const { whenUnprovisioned, whenDebug, whenNotDue, ...cell } = TABLE[state][event];
-  const decision = (!due && whenNotDue) || (debug && whenDebug) || (!provisioned && whenUnprovisioned) || (cell as Decision);
+  const { whenUnprovisioned, whenDebug, whenNotDue, whenFrozenLocally, ...cell } = TABLE[state][event];
+  const decision =
+    (!due && whenNotDue) ||
+    (debug && whenDebug) ||
+    (!provisioned && whenUnprovisioned) ||
+    (frozenLocally && whenFrozenLocally) ||
+    (cell as Decision);
   return { ...decision, from: state };
 }

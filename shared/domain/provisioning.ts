@@ -23,6 +23,7 @@ import {
   applyEvent,
 } from './instances.ts';
 import { decide, type LifecycleState } from './lifecycle.ts';
+import { runDueJob, type JobSummary } from './jobs.ts';
 import { ProvisioningError } from './provisioner.ts';
 import type { CallReceipt } from './repository.ts';
 import { failure, success } from './replies.ts';
@@ -59,7 +60,11 @@ export async function createInstance(
   }
   const instance = instanceFromOrder({ instanceId: businessId, order, line, testFlag: call.testFlag, now: call.receivedAt });
   instance.provisioningDueAt = dueAfter(call.receivedAt, svc.settings.provisionRetryDelayMs);
-  const claim = await svc.store.createInstance(instance, receiptOf(call, inProgress(businessId), subjectOf(instance)));
+  const claim = await svc.store.createInstance(
+    instance,
+    receiptOf(call, inProgress(businessId), subjectOf(instance)),
+    dueAfter(call.receivedAt, svc.settings.provisioningWatchMs),
+  );
   if (!claim.created) return answerRepeatedCreate(svc, call, claim.instanceId);
   return provisionClaimed(svc, call, instance, { order, line });
 }
@@ -324,4 +329,42 @@ async function resumeOne(svc: Services, instanceId: string, now: Date): Promise<
   if (refusal?.permanent || lastAttempt)
     await markFailed(svc, instanceId, refusal ?? new ProvisioningError('too many attempts', ResultCode.PRODUCT_ERROR, true), now);
   return outcome.kind === 'refused' || lastAttempt ? 'failed' : 'pending';
+}
+
+/**
+ * provisioningWatch (business rules 3.7 T8): every first claim leaves a watch due 2 h later (the
+ * marketplace gives up after 3 h and unsubscribes the order). When it falls due and the instance still
+ * waits for its tenant, one more attempt is made if one is due, and an operator is alerted; the watch
+ * then falls due again after the same delay. A finished instance's watch just leaves the index.
+ * Moving the watch is a conditional write made before alerting: two runs alert once.
+ */
+export function watchProvisioning(svc: Services, now: Date, timeLeftMs?: () => number): Promise<JobSummary> {
+  return runDueJob(svc, {
+    job: 'provisioningWatch',
+    kind: 'WATCH',
+    now,
+    timeLeftMs,
+    itemBudgetMs: svc.settings.resumeBudgetMs + 5000,
+    handle: async (item) => {
+      const instanceId = item.instanceId!;
+      const [instance, watch] = await Promise.all([svc.store.getInstance(instanceId), svc.store.getWatch(instanceId)]);
+      if (!watch?.dueAt || watch.dueAt > now.toISOString()) return 'skipped';
+      const stuck = instance !== undefined && awaitsTenant(instance);
+      const moved = await svc.store.moveWatch(
+        instanceId,
+        watch.dueAt,
+        stuck
+          ? { dueAt: dueAfter(now, svc.settings.provisioningWatchMs), alerts: watch.alerts + 1 }
+          : { alerts: watch.alerts, expireAt: new Date(now.getTime() + 7 * 86_400_000) },
+      );
+      if (!moved || !stuck) return moved ? 'done' : 'skipped';
+      await svc.alerts.raise({
+        kind: 'provisioning-stuck',
+        subject: { instanceId, orderId: instance.orderId, orderLineId: instance.orderLineId },
+        message: `still provisioning ${Math.round((now.getTime() - Date.parse(instance.createdAt)) / 60_000)} min after the order's first newInstance (attempt ${instance.provisioningAttempts}); the marketplace unsubscribes it at 3 h`,
+      });
+      if (isDue(instance, now)) await resumeOne(svc, instanceId, now);
+      return 'done';
+    },
+  });
 }

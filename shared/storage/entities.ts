@@ -91,6 +91,7 @@ export function createEntities(table: ServiceTable) {
       timer: optionalString(),
       dueAt: optionalString(),
       frozenAt: optionalString(),
+      frozenLocally: boolean().optional(),
       releasedAt: optionalString(),
       createdAt: string(),
       updatedAt: string(),

@@ -33,6 +33,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     KOOGALLERY_API_URL: marketplace.url,
     OPEN_API_TIMEOUT_MS: '500',
     POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'SILENT',
+    POWERTOOLS_METRICS_DISABLED: 'true',
     ...env,
   });
   return { marketplace, table, close: () => marketplace.close() };
@@ -116,4 +117,20 @@ export function freshOrder(over: { chargingMode?: string; orderType?: string; sk
     ],
     buyerInfo: { customerId: 'cust-1', customerName: 'acme', mobilePhone: '18612345678', email: 'owner@acme.example' },
   };
+}
+
+/** Runs a scheduled job's handler as EventBridge would, as of `time` (plus any operator options). */
+export async function runJob<S>(handler: AnyHandler, time: Date, extra: Record<string, unknown> = {}): Promise<S> {
+  const event = { 'detail-type': 'Scheduled Event', source: 'aws.events', time: time.toISOString(), ...extra };
+  return (await handler(event, context)) as S;
+}
+
+/** The counts every job returns (shared/domain/jobs.ts). */
+export interface JobCounts {
+  due: number;
+  read: number;
+  done: number;
+  skipped: number;
+  failed: number;
+  deferred: number;
 }

@@ -1,0 +1,117 @@
+/**
+ * The safety nets behind the marketplace's own lifecycle calls (business rules 3.2, 3.7 T6/T7): the
+ * marketplace stops retrying a failed FREEZE or release after one to three hours, so an instance could
+ * run past its paid time or stay frozen forever. These jobs apply the timer events EXPIRED and
+ * RETENTION_ENDED through the same lifecycle table and commit loop as the callbacks; a renewal that
+ * arrives first (or concurrently) always wins, because the job re-checks the timer on the instance it
+ * read before each conditional write.
+ */
+import type { Services } from './call.ts';
+import type { Instance } from './instance.ts';
+import { applyEvent } from './instances.ts';
+import { jobReceipt, runDueJob, type JobSummary } from './jobs.ts';
+import type { LifecycleEvent } from './lifecycle.ts';
+import type { DueRef } from './repository.ts';
+import { isInstanceDue, type TimerKind } from './timers.ts';
+
+export type ReleaseMode = 'release' | 'report';
+
+const hours = (ms: number) => `${Math.round((ms / 3_600_000) * 10) / 10} h`;
+
+/** expiryFreeze: yearly/monthly instances still ACTIVE past expiry + grace are frozen locally. */
+export function freezeExpired(svc: Services, now: Date, timeLeftMs?: () => number): Promise<JobSummary> {
+  const grace = svc.settings.timers.expiryGraceMs;
+  return runTimerEvent(svc, {
+    job: 'expiryFreeze',
+    kind: 'EXPIRY',
+    event: 'EXPIRED',
+    now,
+    timeLeftMs,
+    change: (i) => ({
+      frozenLocally: true,
+      statusReason: `expiryFreeze: still active ${hours(grace)} after its expiry ${i.expireTime} with no renewal`,
+    }),
+    alert: 'instance-frozen-locally',
+    message: (i) =>
+      `frozen by the expiry safety net: expiry ${i.expireTime} + ${hours(grace)} passed without FREEZE or renewal; check the seller console for failed calls`,
+  });
+}
+
+/**
+ * resourceRelease: instances FROZEN longer than their product's retention are released and the product
+ * is told to delete the tenant's data (its lifecycle hook). In `report` mode nothing changes: each due
+ * instance is only reported.
+ */
+export function releaseRetained(svc: Services, now: Date, mode: ReleaseMode, timeLeftMs?: () => number): Promise<JobSummary> {
+  if (mode === 'report') {
+    return runDueJob(svc, {
+      job: 'resourceRelease',
+      kind: 'RELEASE',
+      now,
+      timeLeftMs,
+      handle: async (item) => {
+        const instance = await svc.store.getInstance(instanceIdOf(item));
+        if (!instance || !isInstanceDue(instance, 'RELEASE', now, svc.settings.timers)) return 'skipped';
+        await svc.alerts.raise({
+          kind: 'instance-release-due',
+          subject: { instanceId: instance.instanceId, orderId: instance.orderId },
+          message: `frozen since ${instance.frozenAt} and past its retention; report mode: not released`,
+        });
+        return 'done';
+      },
+    });
+  }
+  return runTimerEvent(svc, {
+    job: 'resourceRelease',
+    kind: 'RELEASE',
+    event: 'RETENTION_ENDED',
+    now,
+    timeLeftMs,
+    change: (i) => ({
+      releasedAt: now.toISOString(),
+      provisioningDueAt: undefined,
+      statusReason: `resourceRelease: frozen since ${i.frozenAt}, past its retention with no renewal or release call`,
+    }),
+    alert: 'instance-released-locally',
+    message: (i) => `released by the retention safety net (frozen since ${i.frozenAt}); the product was told to delete the tenant's data`,
+  });
+}
+
+interface TimerEventJob {
+  job: string;
+  kind: TimerKind;
+  event: LifecycleEvent;
+  now: Date;
+  timeLeftMs?: () => number;
+  change: (instance: Instance) => Partial<Instance>;
+  alert: string;
+  message: (instance: Instance) => string;
+}
+
+function runTimerEvent(svc: Services, t: TimerEventJob): Promise<JobSummary> {
+  return runDueJob(svc, {
+    job: t.job,
+    kind: t.kind,
+    now: t.now,
+    timeLeftMs: t.timeLeftMs,
+    handle: async (item) => {
+      const instanceId = instanceIdOf(item);
+      const outcome = await applyEvent(svc, instanceId, t.event, {
+        now: t.now,
+        facts: (i) => ({ due: isInstanceDue(i, t.kind, t.now, svc.settings.timers) }),
+        change: t.change,
+        // only a change is audited: a skipped item writes nothing
+        receipt: (o) =>
+          o.kind === 'applied' ? jobReceipt(t.job, t.now, o.after.statusReason ?? t.job, { instanceId, orderId: o.after.orderId, testFlag: o.after.testFlag }) : undefined,
+      });
+      if (outcome.kind !== 'applied') return 'skipped';
+      await svc.alerts.raise({ kind: t.alert, subject: { instanceId, orderId: outcome.after.orderId }, message: t.message(outcome.before) });
+      return 'done';
+    },
+  });
+}
+
+const instanceIdOf = (item: DueRef) => {
+  if (!item.instanceId) throw new Error(`due item ${item.pk}/${item.sk} has no instance id`);
+  return item.instanceId;
+};
