@@ -34,6 +34,8 @@ export interface Settings {
   provisioningWatchMs: number;
   jobConcurrency: number;
   jobBatchLimit: number;
+  /** the channel buyer notices go out on (reminders, rebuy failures) */
+  buyerNoticeChannel: 'sms' | 'email' | 'in-site';
   /** PRODUCT_CATALOGUE (JSON array), taken before shared/product/catalogue.ts */
   catalogue: CatalogueEntry[];
 }
@@ -49,6 +51,12 @@ const int = (env: NodeJS.ProcessEnv, name: string, fallback: number) => {
   if (!Number.isInteger(value) || value < 0) throw new ConfigError(`${name} must be a non-negative integer`);
   return value;
 };
+
+function channelOf(raw: string | undefined): 'sms' | 'email' | 'in-site' {
+  if (!raw) return 'sms';
+  if (raw === 'sms' || raw === 'email' || raw === 'in-site') return raw;
+  throw new ConfigError('BUYER_NOTICE_CHANNEL must be sms, email or in-site');
+}
 
 function releaseModeOf(raw: string | undefined): 'release' | 'report' {
   if (!raw || raw === 'release') return 'release';
@@ -122,6 +130,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     jobConcurrency: Math.max(1, int(env, 'JOB_CONCURRENCY', 8)),
     jobBatchLimit: Math.max(1, int(env, 'JOB_BATCH_LIMIT', 1000)),
     catalogue: catalogueOf(env.PRODUCT_CATALOGUE),
+    buyerNoticeChannel: channelOf(env.BUYER_NOTICE_CHANNEL),
   };
   // an attempt still running must never be due for another one (two tenants for one order line)
   if (settings.provisionRetryDelayMs <= settings.resumeBudgetMs + 2 * settings.openApiTimeoutMs)

@@ -10,6 +10,7 @@ import { createCatalogue, DEFAULT_RETENTION_DAYS, RETENTION_MARGIN_DAYS } from '
 import { DAY_MS, type InstanceTimerPolicy } from '#shared/domain/timers';
 import { productCatalogue } from '#shared/product/catalogue';
 import { createLogAlerts } from '#shared/notify/alerts';
+import { createProductNotifier } from '#shared/product/notifier';
 import type { Services } from '#shared/domain/call';
 import { createMarketplaceClient } from '#shared/openapi/client';
 import { createProductProvisioner } from '#shared/product/provisioner';
@@ -64,14 +65,15 @@ async function build(): Promise<Runtime> {
     retentionMs: (instance) =>
       ((catalogue.lookup(instance.product)?.retentionDays ?? DEFAULT_RETENTION_DAYS) + RETENTION_MARGIN_DAYS) * DAY_MS,
   };
+  const store = createStore({
+    endpoint: settings.dynamodbEndpoint,
+    tableName: settings.tableName,
+    sealer: createSealer(secrets.dataKeys),
+    auditTtlDays: settings.auditTtlDays,
+    instanceTimers: timers,
+  });
   const services: Services = {
-    store: createStore({
-      endpoint: settings.dynamodbEndpoint,
-      tableName: settings.tableName,
-      sealer: createSealer(secrets.dataKeys),
-      auditTtlDays: settings.auditTtlDays,
-      instanceTimers: timers,
-    }),
+    store,
     marketplace: createMarketplaceClient({
       baseUrls: settings.marketplaceUrls,
       ak: secrets.ak,
@@ -84,6 +86,7 @@ async function build(): Promise<Runtime> {
     debugProvisioner: createDefaultProvisioner({ frontEndUrl: settings.frontEndUrl, adminUrl: settings.adminUrl }),
     logger,
     alerts: createLogAlerts(logger),
+    notifier: createProductNotifier(settings, store, logger),
     catalogue,
     settings: {
       provisionBudgetMs: settings.provisionBudgetMs,

@@ -4,6 +4,7 @@ import type { MarketplaceClient } from '#shared/openapi/client';
 import type { ResultCode } from '#shared/protocol/resultCodes';
 import type { Alerts } from './alerts.ts';
 import type { Catalogue } from './catalogue.ts';
+import type { Notifier } from './notifier.ts';
 import type { ReleaseMode } from './lifecycleTimers.ts';
 import type { Provisioner } from './provisioner.ts';
 import type { InstanceTimerPolicy } from './timers.ts';
@@ -18,6 +19,7 @@ export interface Services {
   debugProvisioner: Provisioner;
   logger: Logger;
   alerts: Alerts;
+  notifier: Notifier;
   catalogue: Catalogue;
   settings: DomainSettings;
 }

@@ -4,6 +4,8 @@
  * audit record) in one conditional transaction and throws when the nonce was already used.
  */
 import type { BuyerContact, Instance } from './instance.ts';
+import type { NotificationRecord } from './notifier.ts';
+import type { HardwareOrder } from './supervision.ts';
 import type { TimerKind } from './timers.ts';
 
 /** What is recorded about every inbound call that passed signature verification. */
@@ -93,5 +95,12 @@ export interface Repository {
   createInstance(instance: Instance, receipt: CallReceipt, watchAt?: string): Promise<{ created: true } | { created: false; instanceId: string }>;
   /** writes the next version if nobody changed the instance since `expectedVersion`: the stored instance, or undefined (lost race) */
   saveInstance(next: Instance, expectedVersion: number, receipt?: CallReceipt): Promise<Instance | undefined>;
-  recordOrderNotice(notice: OrderNotice, receipt: CallReceipt): Promise<'recorded' | 'duplicate'>;
+  /** a hardware order line opens its supervision record in the same transaction */
+  recordOrderNotice(notice: OrderNotice, receipt: CallReceipt, hardware?: HardwareOrder): Promise<'recorded' | 'duplicate'>;
+  getHardwareOrder(orderId: string, orderLineId: string): Promise<HardwareOrder | undefined>;
+  /** the supervised lines of an order and its notifications */
+  describeOrder(orderId: string): Promise<{ lines: HardwareOrder[]; notifications: NotificationRecord[] }>;
+  saveHardwareOrder(next: HardwareOrder, expectedVersion: number, receipt?: CallReceipt): Promise<HardwareOrder | undefined>;
+  recordNotification(record: NotificationRecord): Promise<void>;
+  notifications(instanceId: string): Promise<NotificationRecord[]>;
 }

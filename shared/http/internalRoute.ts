@@ -5,6 +5,7 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type * as z from 'zod';
 import { errorName } from '#shared/domain/instances';
 import type { Services } from '#shared/domain/call';
 import { getRuntime, logger } from '#shared/runtime';
@@ -23,4 +24,22 @@ export function createInternalHandler(run: (services: Services, event: APIGatewa
         return { statusCode: 500, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ error: 'internal error' }) };
       }
     });
+}
+
+/** Parses the JSON body with `schema`; a bad body is a 400 naming what is wrong, never a 500. */
+export async function parseJsonBody<S extends z.ZodType>(
+  event: APIGatewayProxyEvent,
+  schema: S,
+  run: (body: z.output<S>) => Promise<InternalResult>,
+): Promise<InternalResult> {
+  let json: unknown;
+  try {
+    json = JSON.parse(event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString('utf8') : (event.body ?? ''));
+  } catch {
+    return { status: 400, body: { error: 'body must be JSON' } };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success)
+    return { status: 400, body: { error: parsed.error.issues.map((i) => `${i.path.map(String).join('.') || 'body'}: ${i.message}`).join('; ') } };
+  return run(parsed.data);
 }

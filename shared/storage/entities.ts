@@ -9,6 +9,8 @@
  * | OrderNotice  | ORDER#<orderId>#<orderLineId>   | NOTICE                   | orderNotify + the order it fetched      |
  * | Call (audit) | INSTANCE#<id> or ORDER#<o>#<l>  | CALL#<iso time>#<nonce>  | TTL                                      |
  * | Nonce        | NONCE#<nonce>                   | NONCE                    | TTL                                      |
+ * | HardwareOrder| ORDER#<orderId>                 | SUPERVISION#<lineId>     | timer ACCEPT / REMIND while signed for   |
+ * | Notification | INSTANCE#<id> or ORDER#<orderId>| NOTIFY#<id>              | TTL                                      |
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Entity } from 'dynamodb-toolbox/entity';
@@ -23,6 +25,8 @@ import type { TimerKind } from '#shared/domain/timers';
 
 export const instancePk = (instanceId: string) => `INSTANCE#${instanceId}`;
 export const orderPk = (orderId: string, orderLineId: string) => `ORDER#${orderId}#${orderLineId}`;
+/** the partition of everything about a whole order (its hardware supervision lines, notifications) */
+export const wholeOrderPk = (orderId: string) => `ORDER#${orderId}`;
 
 /** The byDue index is spread over this many partitions per timer kind, so that no key is hot. */
 export const TIMER_SHARDS = 8;
@@ -174,6 +178,65 @@ export function createEntities(table: ServiceTable) {
     computeKey: ({ instanceId }) => ({ pk: instancePk(instanceId), sk: 'WATCH' }),
   });
 
-  return { InstanceEntity, OrderLineEntity, OrderNoticeEntity, CallEntity, NonceEntity, WatchEntity };
+  const HardwareOrderEntity = new Entity({
+    name: 'HardwareOrder',
+    table,
+    timestamps: false,
+    schema: item({
+      orderId: string().key(),
+      orderLineId: string().key(),
+      state: string().enum('AWAITING_SHIPMENT', 'SHIPPED', 'SIGNED', 'ACCEPTED', 'REJECTED', 'APPEALED'),
+      testFlag: boolean(),
+      productId: optionalString(),
+      skuCode: optionalString(),
+      /** sealed */
+      buyerPhoneSealed: optionalString(),
+      carrier: optionalString(),
+      trackingNumber: optionalString(),
+      /** sealed */
+      waybillPhoneSealed: optionalString(),
+      phoneMatch: boolean().optional(),
+      shippedAt: optionalString(),
+      signedAt: optionalString(),
+      acceptedAt: optionalString(),
+      acceptedBy: string().enum('buyer', 'auto').optional(),
+      expectedCompletedBy: optionalString(),
+      rejectionCount: number(),
+      appealedAt: optionalString(),
+      remindersSent: number(),
+      lastReminderAt: optionalString(),
+      nextReminderAt: optionalString(),
+      stateReason: optionalString(),
+      timer: optionalString(),
+      dueAt: optionalString(),
+      createdAt: string(),
+      updatedAt: string(),
+      version: number(),
+    }),
+    computeKey: ({ orderId, orderLineId }) => ({ pk: wholeOrderPk(orderId), sk: `SUPERVISION#${orderLineId}` }),
+  });
+
+  const NotificationEntity = new Entity({
+    name: 'Notification',
+    table,
+    timestamps: false,
+    schema: item({
+      subjectKey: string().key().savedAs('pk'),
+      id: string().key().savedAs('sk'),
+      kind: string(),
+      channel: optionalString(),
+      subject: map({
+        instanceId: optionalString(),
+        orderId: optionalString(),
+        orderLineId: optionalString(),
+        generation: optionalString(),
+      }),
+      message: string(),
+      at: string(),
+      expiresAt: number(),
+    }),
+  });
+
+  return { InstanceEntity, OrderLineEntity, OrderNoticeEntity, CallEntity, NonceEntity, WatchEntity, HardwareOrderEntity, NotificationEntity };
 }
 export type Entities = ReturnType<typeof createEntities>;

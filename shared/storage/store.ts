@@ -31,8 +31,19 @@ import {
   type OrderNotice,
   type Repository,
 } from '#shared/domain/repository';
+import type { NotificationRecord } from '#shared/domain/notifier';
+import { supervisionDue, type HardwareOrder } from '#shared/domain/supervision';
 import { instanceDue, TIMER_KINDS, type InstanceTimerPolicy, type TimerKind } from '#shared/domain/timers';
-import { createEntities, createTable, instancePk, orderPk, TIMER_SHARDS, timerPartition, type Entities } from './entities.ts';
+import {
+  createEntities,
+  createTable,
+  instancePk,
+  orderPk,
+  TIMER_SHARDS,
+  timerPartition,
+  wholeOrderPk,
+  type Entities,
+} from './entities.ts';
 
 export interface StoreOptions {
   documentClient: DynamoDBDocumentClient;
@@ -270,9 +281,19 @@ export class Store implements Repository {
     return outcome.ok ? stored : undefined;
   }
 
-  /** Records an order notification once; a repeat (or a concurrent copy) reports 'duplicate'. */
-  async recordOrderNotice(notice: OrderNotice, receipt: CallReceipt): Promise<'recorded' | 'duplicate'> {
+  /**
+   * Records an order notification once; a repeat (or a concurrent copy) reports 'duplicate'. A hardware
+   * order line opens its supervision record in the same transaction.
+   */
+  async recordOrderNotice(notice: OrderNotice, receipt: CallReceipt, hardware?: HardwareOrder): Promise<'recorded' | 'duplicate'> {
     const { buyer, order, ...rest } = notice;
+    const supervision = hardware
+      ? [
+          this.e.HardwareOrderEntity.build(PutTransaction)
+            .item(this.hardwareItem(hardware))
+            .options({ condition: { attr: 'orderLineId', exists: false } }),
+        ]
+      : [];
     const outcome = await this.transact(
       receipt,
       this.e.OrderNoticeEntity.build(PutTransaction)
@@ -283,8 +304,79 @@ export class Store implements Repository {
           buyerSealed: buyer ? this.sealer.seal(JSON.stringify(buyer)) : undefined,
         })
         .options({ condition: { attr: 'notifiedAt', exists: false } }),
+      ...supervision,
     );
     return outcome.ok ? 'recorded' : 'duplicate';
+  }
+
+  // ---------------------------------------------------------------- hardware supervision
+
+  async getHardwareOrder(orderId: string, orderLineId: string): Promise<HardwareOrder | undefined> {
+    const { Item } = await this.e.HardwareOrderEntity.build(GetItemCommand)
+      .key({ orderId, orderLineId })
+      .options({ consistent: true })
+      .send();
+    return Item && this.fromHardwareItem(Item);
+  }
+
+  /** The supervised lines of an order and its notifications, in one query of the order's partition. */
+  async describeOrder(orderId: string): Promise<{ lines: HardwareOrder[]; notifications: NotificationRecord[] }> {
+    const { Items = [] } = await this.e.HardwareOrderEntity.table
+      .build(QueryCommand)
+      .entities(this.e.HardwareOrderEntity, this.e.NotificationEntity)
+      .query({ partition: wholeOrderPk(orderId) })
+      .options({ consistent: true })
+      .send();
+    const lines: HardwareOrder[] = [];
+    const notifications: NotificationRecord[] = [];
+    for (const item of Items) {
+      if ('state' in item) lines.push(this.fromHardwareItem(item));
+      else notifications.push(this.fromNotificationItem(item));
+    }
+    return { lines, notifications };
+  }
+
+  /** Writes the next version of a hardware order (with its audit record) unless someone changed it first. */
+  async saveHardwareOrder(next: HardwareOrder, expectedVersion: number, receipt?: CallReceipt): Promise<HardwareOrder | undefined> {
+    const stored = { ...next, version: expectedVersion + 1 };
+    const put = this.e.HardwareOrderEntity.build(PutTransaction)
+      .item(this.hardwareItem(stored))
+      .options({ condition: { attr: 'version', eq: expectedVersion } });
+    const outcome = receipt ? await this.transact(receipt, put) : await this.transactWithoutReceipt(put);
+    return outcome.ok ? stored : undefined;
+  }
+
+  /** Records a notification once per id (a repeated rebuy intent is not recorded twice). */
+  async recordNotification(record: NotificationRecord): Promise<void> {
+    const subjectKey = record.subject.instanceId
+      ? instancePk(record.subject.instanceId)
+      : record.subject.orderId
+        ? wholeOrderPk(record.subject.orderId)
+        : `NOTIFY#${record.at.slice(0, 10)}`;
+    await this.transactWithoutReceipt(
+      this.e.NotificationEntity.build(PutTransaction)
+        .item({
+          subjectKey,
+          id: `NOTIFY#${record.id}`,
+          kind: record.kind,
+          channel: record.channel,
+          subject: record.subject,
+          message: record.message,
+          at: record.at,
+          expiresAt: epochSeconds(new Date(record.at)) + this.auditTtlSeconds,
+        })
+        .options({ condition: { attr: 'kind', exists: false } }),
+    );
+  }
+
+  async notifications(instanceId: string): Promise<NotificationRecord[]> {
+    const { Items = [] } = await this.e.NotificationEntity.table
+      .build(QueryCommand)
+      .entities(this.e.NotificationEntity)
+      .query({ partition: instancePk(instanceId), range: { beginsWith: 'NOTIFY#' } })
+      .options({ consistent: true })
+      .send();
+    return Items.map((item) => this.fromNotificationItem(item));
   }
 
   // ---------------------------------------------------------------- internals
@@ -375,6 +467,32 @@ export class Store implements Repository {
       timer: due ? timerPartition(due.kind, instancePk(instance.instanceId)) : undefined,
       dueAt: due?.at,
     };
+  }
+
+  private hardwareItem(order: HardwareOrder) {
+    const { buyerPhone, waybillPhone, ...rest } = order;
+    const due = supervisionDue(order);
+    return {
+      ...rest,
+      buyerPhoneSealed: buyerPhone ? this.sealer.seal(buyerPhone) : undefined,
+      waybillPhoneSealed: waybillPhone ? this.sealer.seal(waybillPhone) : undefined,
+      timer: due ? timerPartition(due.kind, wholeOrderPk(order.orderId) + order.orderLineId) : undefined,
+      dueAt: due?.at,
+    };
+  }
+
+  private fromHardwareItem(item: FormattedItem<Entities['HardwareOrderEntity']>): HardwareOrder {
+    const { buyerPhoneSealed, waybillPhoneSealed, timer: _timer, dueAt: _dueAt, ...rest } = item;
+    return {
+      ...rest,
+      ...(buyerPhoneSealed ? { buyerPhone: this.sealer.open(buyerPhoneSealed) } : {}),
+      ...(waybillPhoneSealed ? { waybillPhone: this.sealer.open(waybillPhoneSealed) } : {}),
+    };
+  }
+
+  private fromNotificationItem(item: FormattedItem<Entities['NotificationEntity']>): NotificationRecord {
+    const { id, kind, channel, subject, message, at } = item;
+    return { id: id.replace(/^NOTIFY#/, ''), kind, subject, message, at, ...(channel ? { channel: channel as NotificationRecord['channel'] } : {}) };
   }
 
   private fromItem(item: FormattedItem<Entities['InstanceEntity']>): Instance {

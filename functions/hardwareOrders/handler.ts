@@ -1,0 +1,26 @@
+import * as z from 'zod';
+import { describeHardwareOrder, recordAcceptance, recordShipment, recordSignOff } from '#shared/domain/hardware';
+import { createInternalHandler, parseJsonBody } from '#shared/http/internalRoute';
+
+const text = (max: number) => z.string().trim().min(1).max(max);
+const instant = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
+const line = { orderLineId: text(64).optional() };
+
+const Shipment = z.strictObject({ ...line, carrier: text(64), trackingNumber: text(64), waybillPhone: text(32), shippedAt: instant.optional() });
+const SignOff = z.strictObject({ ...line, signedAt: instant.optional() });
+const Acceptance = z.strictObject({ ...line, action: z.enum(['accept', 'reject', 'appeal']), at: instant.optional(), note: z.string().max(500).optional() });
+
+/**
+ * Hardware orders under service supervision, IAM-authorised:
+ * `GET /internal/orders/{orderId}`, `POST …/shipment`, `POST …/sign-off`, `POST …/acceptance`.
+ */
+export const handler = createInternalHandler(async (services, event) => {
+  const orderId = event.pathParameters?.orderId ?? '';
+  const now = new Date();
+  if (event.httpMethod === 'GET') return describeHardwareOrder(services, orderId);
+  const action = event.resource?.split('/').pop();
+  if (action === 'shipment') return parseJsonBody(event, Shipment, (body) => recordShipment(services, orderId, body, now));
+  if (action === 'sign-off') return parseJsonBody(event, SignOff, (body) => recordSignOff(services, orderId, body, now));
+  if (action === 'acceptance') return parseJsonBody(event, Acceptance, (body) => recordAcceptance(services, orderId, body, now));
+  return { status: 404, body: { error: `no route ${event.httpMethod} ${event.resource}` } };
+});
