@@ -5,7 +5,7 @@
  * parcels after 10 days when the waybill phone matches, and otherwise reminds the buyer once a day.
  */
 import type { Services } from './call.ts';
-import { errorName } from './instances.ts';
+import { errorName } from './errors.ts';
 import { jobReceipt, runDueJob, type JobSummary } from './jobs.ts';
 import type { DueRef } from './repository.ts';
 import {

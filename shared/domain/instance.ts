@@ -10,14 +10,6 @@ export interface AppInfo {
   memo?: string;
 }
 
-/** One billing item's usage as queryInstance reports it (spec 3.2 UsageInfo). */
-export interface UsageRecord {
-  relatedInstanceId?: string;
-  usageValue: number;
-  /** UTC yyyyMMddHHmmssSSS */
-  statisticalTime: string;
-}
-
 export interface ProductSpec {
   productId?: string;
   skuCode?: string;
@@ -52,7 +44,6 @@ export interface Instance {
   product: ProductSpec;
   buyer?: BuyerContact;
   appInfo?: AppInfo;
-  usage: UsageRecord[];
   /** keys of the order operations already applied (refresh scene, upgrade, release…), for idempotency */
   appliedOps: string[];
   provisioningAttempts: number;

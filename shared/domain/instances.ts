@@ -6,13 +6,16 @@
  */
 import type { OrderInfo, OrderLine } from '#shared/openapi/order';
 import { ResultCode } from '#shared/protocol/resultCodes';
-import { formatMarketTimeMillis, parseMarketTime } from '#shared/protocol/time';
+import { parseMarketTime } from '#shared/protocol/time';
 import { receiptOf, type Call, type Reply, type Services } from './call.ts';
 import { awaitsTenant, type BuyerContact, type Instance, type ProductSpec } from './instance.ts';
 import type { CallReceipt } from './repository.ts';
 import { decide, type Decision, type Facts, type LifecycleEvent } from './lifecycle.ts';
 import type { LifecycleChange, Provisioner } from './provisioner.ts';
+import { errorName } from './errors.ts';
+import { packageGeneration } from './metering.ts';
 import { failure, success } from './replies.ts';
+import { usageInfoOf } from './usage.ts';
 
 /** Several writers raced on one instance and we kept losing: answer 000005, the marketplace retries. */
 export class ConcurrencyError extends Error {
@@ -22,7 +25,6 @@ export class ConcurrencyError extends Error {
 const MAX_SAVE_ATTEMPTS = 5;
 /** applied operation keys kept per instance (renewals, upgrades… a long-lived instance sees many) */
 const MAX_APPLIED_OPS = 200;
-const ON_DEMAND_MODES = new Set(['ON_DEMAND', 'ON_DEMAND_PKG']);
 
 // ------------------------------------------------------------------ mapping
 
@@ -59,7 +61,6 @@ export function instanceFromOrder(args: {
     ...definedOnly({ expireTime: line.expireTime && parseMarketTime(line.expireTime)?.toISOString() }),
     product: productOf(line),
     ...(buyer ? { buyer } : {}),
-    usage: [],
     appliedOps: [],
     provisioningAttempts: 1,
     createdAt: now.toISOString(),
@@ -68,15 +69,11 @@ export function instanceFromOrder(args: {
   };
 }
 
-/** The entry of queryInstance's `info` (spec 3.2). */
-export function instanceInfo(instance: Instance, now: Date): Record<string, unknown> {
+/** The entry of queryInstance's `info` (spec 3.2); `usageInfo` for metered instances (usage.ts). */
+export function instanceInfo(instance: Instance, usageInfo?: Array<Record<string, unknown>>): Record<string, unknown> {
   const info: Record<string, unknown> = { instanceId: instance.instanceId };
   if (instance.appInfo && instance.status !== 'RELEASED') info.appInfo = definedOnly({ ...instance.appInfo });
-  if (ON_DEMAND_MODES.has(instance.chargingMode)) {
-    info.usageInfo = instance.usage.length
-      ? instance.usage.map((u) => definedOnly({ ...u }))
-      : [{ usageValue: 0, statisticalTime: formatMarketTimeMillis(now) }];
-  }
+  if (usageInfo) info.usageInfo = usageInfo;
   return info;
 }
 
@@ -218,11 +215,14 @@ export async function queryInstances(svc: Services, call: Call, instanceIds: rea
   if (found.size === 0) reply = failure(ResultCode.INSTANCE_NOT_FOUND, `instance not found: ${unknown.join(',')}`);
   else if (instances.some(awaitsTenant)) reply = failure(ResultCode.IN_PROGRESS, 'provisioning in progress');
   else if (instances.some((i) => i.status === 'FAILED')) reply = failure(ResultCode.INTERNAL_ERROR, 'provisioning failed; please contact the merchant');
-  else
+  else {
+    // metered instances: their meters in one more batch read (none for yearly/monthly instances)
+    const usage = await usageInfoOf(svc, instances, call.receivedAt);
     reply = success(
-      { info: instanceIds.filter((id) => found.has(id)).map((id) => instanceInfo(found.get(id)!, call.receivedAt)) },
+      { info: instanceIds.filter((id) => found.has(id)).map((id) => instanceInfo(found.get(id)!, usage.get(id))) },
       unknown.length ? `success. (unknown ids left out: ${unknown.join(',')})` : 'success.',
     );
+  }
   await svc.store.recordCall(receiptOf(call, reply, subject));
   return reply;
 }
@@ -236,8 +236,8 @@ export async function checkInstanceChange(
   call: Call,
   req: { instanceId: string; productInfo: { linearValue?: number; skuCode?: string; productId?: string } },
 ): Promise<Reply> {
-  const instance = await svc.store.getInstance(req.instanceId);
-  const usage = instance?.usage.reduce((sum, u) => sum + u.usageValue, 0) ?? 0;
+  const [instance, meter] = await Promise.all([svc.store.getInstance(req.instanceId), svc.store.getMeter(req.instanceId)]);
+  const usage = instance && meter?.generation === packageGeneration(instance) ? meter.used : 0;
   const target = req.productInfo.linearValue;
   const reply = !instance || instance.status === 'RELEASED'
     ? failure(ResultCode.INSTANCE_NOT_FOUND, instance ? 'instance has been released' : 'instance not found')
@@ -262,7 +262,6 @@ export const factsOf = (instance: Instance, call: Call): Facts => ({
 
 export const dueAfter = (now: Date, ms: number) => new Date(now.getTime() + ms).toISOString();
 
-export const errorName = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
 
 /** Drops undefined and empty-string members (DynamoDB and the marketplace both prefer absent to empty). */
 export function definedOnly<T extends Record<string, unknown>>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {

@@ -8,7 +8,7 @@
  */
 import pMap from 'p-map';
 import type { Services } from './call.ts';
-import { errorName } from './instances.ts';
+import { errorName } from './errors.ts';
 import type { CallReceipt, DueRef } from './repository.ts';
 import type { TimerKind } from './timers.ts';
 

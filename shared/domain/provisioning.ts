@@ -15,7 +15,6 @@ import { awaitsTenant, type AppInfo, type Instance } from './instance.ts';
 import {
   ConcurrencyError,
   dueAfter,
-  errorName,
   factsOf,
   instanceFromOrder,
   notifyLifecycle,
@@ -23,6 +22,7 @@ import {
   applyEvent,
 } from './instances.ts';
 import { decide, type LifecycleState } from './lifecycle.ts';
+import { errorName } from './errors.ts';
 import { runDueJob, type JobSummary } from './jobs.ts';
 import { ProvisioningError } from './provisioner.ts';
 import type { CallReceipt } from './repository.ts';

@@ -4,6 +4,7 @@
  * audit record) in one conditional transaction and throws when the nonce was already used.
  */
 import type { BuyerContact, Instance } from './instance.ts';
+import type { Meter } from './metering.ts';
 import type { NotificationRecord } from './notifier.ts';
 import type { HardwareOrder } from './supervision.ts';
 import type { TimerKind } from './timers.ts';
@@ -73,6 +74,33 @@ export interface DueWork {
   read: number;
 }
 
+/** One usage record's write (shared/domain/metering.ts). */
+export interface UsageCommit {
+  instanceId: string;
+  key: string;
+  hour: string;
+  amount: number;
+  packageInstanceId?: string;
+  meter: Meter;
+  expectedVersion: number;
+  /** when the hour's bucket falls due for usagePush */
+  pushDueAt: string;
+  keyExpiresAt: Date;
+}
+
+/** An hour of an instance's usage as the usage-push ledger holds it. */
+export interface UsageBucket {
+  instanceId: string;
+  hour: string;
+  value: number;
+  records: number;
+  packageInstanceId?: string;
+  state: 'OPEN' | 'SENDING' | 'PUSHED' | 'FAILED' | 'REJECTED' | 'EXPIRED';
+  attempts?: number;
+  lastError?: string;
+  pushedAt?: string;
+}
+
 export interface Repository {
   getInstance(instanceId: string): Promise<Instance | undefined>;
   /** up to 100 ids in one batch read */
@@ -103,4 +131,15 @@ export interface Repository {
   saveHardwareOrder(next: HardwareOrder, expectedVersion: number, receipt?: CallReceipt): Promise<HardwareOrder | undefined>;
   recordNotification(record: NotificationRecord): Promise<void>;
   notifications(instanceId: string): Promise<NotificationRecord[]>;
+  getMeter(instanceId: string): Promise<Meter | undefined>;
+  /** up to 100 in one batch read */
+  getMeters(instanceIds: readonly string[]): Promise<Map<string, Meter>>;
+  saveMeter(next: Meter, expectedVersion: number): Promise<Meter | undefined>;
+  commitUsage(u: UsageCommit): Promise<'recorded' | 'duplicate' | 'conflict' | 'sealed'>;
+  claimBucket(instanceId: string, hour: string, now: string, leaseUntil: string): Promise<UsageBucket | undefined>;
+  settleBucket(
+    instanceId: string,
+    hour: string,
+    outcome: { state: 'PUSHED' | 'FAILED' | 'REJECTED' | 'EXPIRED'; retryAt?: string; lastError?: string; pushedAt?: string },
+  ): Promise<void>;
 }

@@ -6,7 +6,7 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type * as z from 'zod';
-import { errorName } from '#shared/domain/instances';
+import { errorName } from '#shared/domain/errors';
 import type { Services } from '#shared/domain/call';
 import { getRuntime, logger } from '#shared/runtime';
 

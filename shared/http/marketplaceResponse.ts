@@ -5,7 +5,8 @@
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { Reply } from '#shared/domain/call';
-import { ConcurrencyError, errorName } from '#shared/domain/instances';
+import { errorName } from '#shared/domain/errors';
+import { ConcurrencyError } from '#shared/domain/instances';
 import { OpenApiError } from '#shared/openapi/client';
 import { ResultCode } from '#shared/protocol/resultCodes';
 import { bodySignHeader } from '#shared/protocol/signature';

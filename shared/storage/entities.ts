@@ -11,6 +11,9 @@
  * | Nonce        | NONCE#<nonce>                   | NONCE                    | TTL                                      |
  * | HardwareOrder| ORDER#<orderId>                 | SUPERVISION#<lineId>     | timer ACCEPT / REMIND while signed for   |
  * | Notification | INSTANCE#<id> or ORDER#<orderId>| NOTIFY#<id>              | TTL                                      |
+ * | Meter        | INSTANCE#<instanceId>           | METER                    | timer REBUY while an intent is pending   |
+ * | UsageBucket  | INSTANCE#<instanceId>           | USAGE#<hour>             | timer PUSH until pushed (the ledger)     |
+ * | UsageKey     | USAGEKEY#<instanceId>#<key>     | KEY                      | TTL; one per usage record                |
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Entity } from 'dynamodb-toolbox/entity';
@@ -86,9 +89,6 @@ export function createEntities(table: ServiceTable) {
         passwordSealed: optionalString(),
         memo: optionalString(),
       }).optional(),
-      usage: list(
-        map({ relatedInstanceId: optionalString(), usageValue: number(), statisticalTime: string() }),
-      ),
       appliedOps: list(string()),
       provisioningAttempts: number(),
       provisioningDueAt: optionalString(),
@@ -237,6 +237,86 @@ export function createEntities(table: ServiceTable) {
     }),
   });
 
-  return { InstanceEntity, OrderLineEntity, OrderNoticeEntity, CallEntity, NonceEntity, WatchEntity, HardwareOrderEntity, NotificationEntity };
+  const threshold = map({ percent: number().optional(), amount: number().optional() });
+
+  const MeterEntity = new Entity({
+    name: 'Meter',
+    table,
+    timestamps: false,
+    schema: item({
+      instanceId: string().key(),
+      generation: string(),
+      package: map({
+        quota: number(),
+        remaining: number(),
+        stopWhenExhausted: boolean(),
+        stoppedAt: optionalString(),
+        stopReason: optionalString(),
+      }).optional(),
+      used: number(),
+      records: number(),
+      lastUsageAt: optionalString(),
+      threshold: threshold.optional(),
+      autoRebuy: boolean().optional(),
+      intent: map({
+        id: string(),
+        generation: string(),
+        state: string().enum('PENDING', 'NOTIFIED', 'FAILED'),
+        raisedAt: string(),
+        remaining: number(),
+        dueAt: string(),
+        reason: optionalString(),
+      }).optional(),
+      timer: optionalString(),
+      dueAt: optionalString(),
+      updatedAt: string(),
+      version: number(),
+    }),
+    computeKey: ({ instanceId }) => ({ pk: instancePk(instanceId), sk: 'METER' }),
+  });
+
+  /** One hour of an instance's usage: the usage-push ledger entry (OPEN → SENDING → PUSHED / FAILED / …). */
+  const UsageBucketEntity = new Entity({
+    name: 'UsageBucket',
+    table,
+    timestamps: false,
+    schema: item({
+      instanceId: string().key(),
+      hour: string().key(),
+      value: number(),
+      records: number(),
+      /** the package instance the usage consumes (relate_pkg_instance) */
+      packageInstanceId: optionalString(),
+      state: string().enum('OPEN', 'SENDING', 'PUSHED', 'FAILED', 'REJECTED', 'EXPIRED'),
+      attempts: number().optional(),
+      lastError: optionalString(),
+      pushedAt: optionalString(),
+      timer: optionalString(),
+      dueAt: optionalString(),
+    }),
+    computeKey: ({ instanceId, hour }) => ({ pk: instancePk(instanceId), sk: `USAGE#${hour}` }),
+  });
+
+  const UsageKeyEntity = new Entity({
+    name: 'UsageKey',
+    table,
+    timestamps: false,
+    schema: item({ instanceId: string().key(), key: string().key(), hour: string(), expiresAt: number() }),
+    computeKey: ({ instanceId, key }) => ({ pk: `USAGEKEY#${instanceId}#${key}`, sk: 'KEY' }),
+  });
+
+  return {
+    InstanceEntity,
+    OrderLineEntity,
+    OrderNoticeEntity,
+    CallEntity,
+    NonceEntity,
+    WatchEntity,
+    HardwareOrderEntity,
+    NotificationEntity,
+    MeterEntity,
+    UsageBucketEntity,
+    UsageKeyEntity,
+  };
 }
 export type Entities = ReturnType<typeof createEntities>;

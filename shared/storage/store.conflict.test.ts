@@ -25,7 +25,7 @@ const store = (client: DynamoDBDocumentClient) => new Store({ documentClient: cl
 const receipt: CallReceipt = { nonce: 'n', receivedAt: new Date(), activity: 'updateInstanceStatus', resultCode: '000000', resultMsg: 'ok', testFlag: false };
 const instance = {
   instanceId: 'i', orderId: 'o', orderLineId: 'l', status: 'ACTIVE', testFlag: false, chargingMode: 'PERIOD', trial: false,
-  product: {}, usage: [], appliedOps: [], provisioningAttempts: 1, createdAt: 'x', updatedAt: 'x', version: 1,
+  product: {}, appliedOps: [], provisioningAttempts: 1, createdAt: 'x', updatedAt: 'x', version: 1,
 } satisfies Instance;
 
 describe('Store under transaction conflicts', () => {

@@ -37,7 +37,7 @@ const instance = (over: Partial<Instance> = {}): Instance => ({
   product: { skuCode: 'sku', linearValue: 5 },
   buyer: { customerId: 'c1', mobilePhone: '18688888888', email: 'buyer@example.com' },
   appInfo: { frontEndUrl: 'https://app.example.com', userName: 'admin', password: 'S3cret!x' },
-  usage: [],
+ 
   appliedOps: [],
   provisioningAttempts: 1,
   createdAt: now.toISOString(),

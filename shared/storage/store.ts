@@ -20,6 +20,8 @@ import {
 } from 'dynamodb-toolbox/entity/actions/transactWrite';
 import { BatchGetCommand, execute as executeBatchGet } from 'dynamodb-toolbox/table/actions/batchGet';
 import { QueryCommand } from 'dynamodb-toolbox/table/actions/query';
+import { $add, $get, $remove, UpdateItemCommand } from 'dynamodb-toolbox/entity/actions/update';
+import { UpdateTransaction } from 'dynamodb-toolbox/entity/actions/transactUpdate';
 import type { Sealer } from '#shared/crypto/sealer';
 import type { BuyerContact, Instance } from '#shared/domain/instance';
 import {
@@ -28,9 +30,12 @@ import {
   type CallRecord,
   type DueRef,
   type DueWork,
+  type UsageBucket,
+  type UsageCommit,
   type OrderNotice,
   type Repository,
 } from '#shared/domain/repository';
+import { meterDue, type Meter } from '#shared/domain/metering';
 import type { NotificationRecord } from '#shared/domain/notifier';
 import { supervisionDue, type HardwareOrder } from '#shared/domain/supervision';
 import { instanceDue, TIMER_KINDS, type InstanceTimerPolicy, type TimerKind } from '#shared/domain/timers';
@@ -379,6 +384,125 @@ export class Store implements Repository {
     return Items.map((item) => this.fromNotificationItem(item));
   }
 
+  // ---------------------------------------------------------------- metering
+
+  async getMeter(instanceId: string): Promise<Meter | undefined> {
+    const { Item } = await this.e.MeterEntity.build(GetItemCommand).key({ instanceId }).options({ consistent: true }).send();
+    return Item && this.fromMeterItem(Item);
+  }
+
+  /** The meters of up to 100 instances in one BatchGetItem. */
+  async getMeters(instanceIds: readonly string[]): Promise<Map<string, Meter>> {
+    const found = new Map<string, Meter>();
+    const unique = [...new Set(instanceIds)];
+    if (unique.length === 0) return found;
+    const request = this.e.MeterEntity.table
+      .build(BatchGetCommand)
+      .requests(...unique.map((instanceId) => this.e.MeterEntity.build(BatchGetRequest).key({ instanceId })))
+      .options({ consistent: true });
+    const { Responses, UnprocessedKeys } = await executeBatchGet({ maxAttempts: 5 }, request);
+    if (UnprocessedKeys && Object.values(UnprocessedKeys).some((k) => (k?.Keys?.length ?? 0) > 0))
+      throw new Error('BatchGetItem left keys unprocessed after retries');
+    for (const item of Responses?.[0] ?? []) if (item) found.set(item.instanceId, this.fromMeterItem(item));
+    return found;
+  }
+
+  /** Writes the next version of a meter (expectedVersion 0: it must not exist yet). */
+  async saveMeter(next: Meter, expectedVersion: number): Promise<Meter | undefined> {
+    const stored = { ...next, version: expectedVersion + 1 };
+    const outcome = await this.transactWithoutReceipt(this.meterPut(stored, expectedVersion));
+    return outcome.ok ? stored : undefined;
+  }
+
+  /**
+   * One usage record in one transaction: its key (must be new), the meter's next version (conditional
+   * on the version read) and the hour bucket (must still be open, i.e. not yet handed to usagePush).
+   */
+  async commitUsage(u: UsageCommit): Promise<'recorded' | 'duplicate' | 'conflict' | 'sealed'> {
+    const { instanceId, hour } = u;
+    const outcome = await this.transactWithoutReceipt(
+      this.e.UsageKeyEntity.build(PutTransaction)
+        .item({ instanceId, key: u.key, hour, expiresAt: epochSeconds(u.keyExpiresAt) })
+        .options({ condition: { attr: 'hour', exists: false } }),
+      this.meterPut({ ...u.meter, version: u.expectedVersion + 1 }, u.expectedVersion),
+      this.e.UsageBucketEntity.build(UpdateTransaction)
+        .item({
+          instanceId,
+          hour,
+          value: $add(u.amount),
+          records: $add(1),
+          packageInstanceId: u.packageInstanceId,
+          state: $get('state', 'OPEN'),
+          timer: timerPartition('PUSH', instancePk(instanceId) + hour),
+          dueAt: u.pushDueAt,
+        })
+        .options({ condition: { or: [{ attr: 'state', exists: false }, { attr: 'state', eq: 'OPEN' }] } }),
+    );
+    if (outcome.ok) return 'recorded';
+    const [key, meter, bucket] = outcome.codes;
+    if (key === 'ConditionalCheckFailed') return 'duplicate';
+    if (bucket === 'ConditionalCheckFailed' && meter !== 'ConditionalCheckFailed') return 'sealed';
+    return 'conflict';
+  }
+
+  /**
+   * Takes an hour bucket for a push attempt if it is still due (OPEN, FAILED, or SENDING whose lease
+   * ran out): it is sealed from then on (later usage goes to another hour) and due again at `leaseUntil`
+   * should this attempt never settle. Undefined when another run took it.
+   */
+  async claimBucket(instanceId: string, hour: string, now: string, leaseUntil: string): Promise<UsageBucket | undefined> {
+    try {
+      const { Attributes } = await this.e.UsageBucketEntity.build(UpdateItemCommand)
+        .item({ instanceId, hour, state: 'SENDING', attempts: $add(1), dueAt: leaseUntil })
+        .options({
+          condition: { and: [{ attr: 'state', in: ['OPEN', 'FAILED', 'SENDING'] }, { attr: 'dueAt', lte: now }] },
+          returnValues: 'ALL_NEW',
+        })
+        .send();
+      if (!Attributes) return undefined;
+      const { timer: _timer, dueAt: _dueAt, ...bucket } = Attributes;
+      return bucket;
+    } catch (error) {
+      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return undefined;
+      throw error;
+    }
+  }
+
+  /** Records a push attempt's outcome on a bucket this run claimed; due again only when `retryAt` is given. */
+  async settleBucket(
+    instanceId: string,
+    hour: string,
+    outcome: { state: 'PUSHED' | 'FAILED' | 'REJECTED' | 'EXPIRED'; retryAt?: string; lastError?: string; pushedAt?: string },
+  ): Promise<void> {
+    await this.e.UsageBucketEntity.build(UpdateItemCommand)
+      .item({
+        instanceId,
+        hour,
+        state: outcome.state,
+        lastError: outcome.lastError ?? $remove(),
+        pushedAt: outcome.pushedAt,
+        timer: outcome.retryAt ? timerPartition('PUSH', instancePk(instanceId) + hour) : $remove(),
+        dueAt: outcome.retryAt ?? $remove(),
+      })
+      .options({ condition: { attr: 'state', eq: 'SENDING' } })
+      .send();
+  }
+
+  private meterPut(meter: Meter, expectedVersion: number) {
+    const due = meterDue(meter);
+    return this.e.MeterEntity.build(PutTransaction)
+      .item({ ...meter, timer: due ? timerPartition(due.kind, instancePk(meter.instanceId)) : undefined, dueAt: due?.at })
+      .options({ condition: expectedVersion === 0 ? { attr: 'version', exists: false } : { attr: 'version', eq: expectedVersion } });
+  }
+
+  private fromMeterItem(item: FormattedItem<Entities['MeterEntity']>): Meter {
+    const { timer: _timer, dueAt: _dueAt, threshold, ...rest } = item;
+    return {
+      ...rest,
+      ...(threshold?.percent !== undefined ? { threshold: { percent: threshold.percent } } : threshold?.amount !== undefined ? { threshold: { amount: threshold.amount } } : {}),
+    };
+  }
+
   // ---------------------------------------------------------------- internals
 
   private receiptItems(receipt: CallReceipt): WriteTransactionImplementation[] {
@@ -446,7 +570,7 @@ export class Store implements Repository {
       const failedItems = domainReasons.map((r) =>
         r.Code === 'ConditionalCheckFailed' && r.Item ? unmarshall(r.Item as Parameters<typeof unmarshall>[0]) : undefined,
       );
-      return { ok: false as const, failedItems };
+      return { ok: false as const, failedItems, codes: domainReasons.map((r) => r.Code) };
     }
   }
 

@@ -1,0 +1,34 @@
+import * as z from 'zod';
+import { recordUsage, setPackageSettings } from '#shared/domain/usage';
+import { createInternalHandler, parseJsonBody } from '#shared/http/internalRoute';
+
+const id = z.string().trim().min(1).max(64);
+const amount = z
+  .number()
+  .positive()
+  .max(99_999_999)
+  .refine((n) => Math.abs(n * 10_000 - Math.round(n * 10_000)) < 1e-6, 'at most 4 decimals (the marketplace’s Double(12,4))');
+const Usage = z.strictObject({
+  records: z
+    .array(z.strictObject({ key: z.string().trim().min(1).max(128), instanceId: id, amount, at: z.iso.datetime({ offset: true }).transform((s) => new Date(s)).optional() }))
+    .min(1)
+    .max(100),
+});
+const threshold = z.union([z.strictObject({ percent: z.number().min(0).max(100) }), z.strictObject({ amount: z.number().nonnegative() })]);
+const PackageSettings = z.strictObject({ threshold: threshold.optional(), autoRebuy: z.boolean().optional() });
+
+/**
+ * Usage reported by the product, IAM-authorised: `POST /internal/usage` (1–100 records, each with its
+ * idempotency key) and `POST /internal/instances/{instanceId}/package` (threshold / auto-rebuy).
+ */
+export const handler = createInternalHandler(async (services, event) => {
+  const now = new Date();
+  if (event.resource === '/internal/usage') return parseJsonBody(event, Usage, async ({ records }) => ({ status: 200, body: { results: await recordUsage(services, records, now) } }));
+  const instanceId = event.pathParameters?.instanceId ?? '';
+  return parseJsonBody(event, PackageSettings, async (body) => {
+    const outcome = await setPackageSettings(services, instanceId, body, now);
+    if (!outcome) return { status: 404, body: { error: 'instance not found', instanceId } };
+    if ('error' in outcome) return { status: 409, body: { error: outcome.error } };
+    return { status: 200, body: outcome.meter };
+  });
+});
