@@ -8,7 +8,8 @@ export default defineConfig({
     include: ['functions/**/*.test.ts', 'shared/**/*.test.ts', 'infra/**/*.test.ts', 'scripts/**/*.test.ts'],
     // One DynamoDB Local (in memory) for the whole run; every test file creates its own table.
     globalSetup: ['shared/testing/globalSetup.ts'],
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', POWERTOOLS_LOG_LEVEL: 'SILENT' },
+    // metrics are read when shared/runtime.ts is imported, before a harness sets its environment
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' },
     testTimeout: 20_000,
     hookTimeout: 60_000,
   },

@@ -5,7 +5,7 @@
  * Writes bench/results.json.
  */
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { ensureTable, freePort, localClient, startDynamoLocal } from '../infra/local/dynamodb.ts';
@@ -74,7 +74,9 @@ async function main() {
   }
   console.table(rows);
   const out = fileURLToPath(new URL('./results.json', import.meta.url));
-  writeFileSync(out, `${JSON.stringify({ measuredAt: new Date().toISOString(), targetMs: TARGET_MS, rows }, null, 2)}\n`);
+  // other benches keep their figures in the same file under their own keys
+  const previous = existsSync(out) ? (JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>) : {};
+  writeFileSync(out, `${JSON.stringify({ ...previous, measuredAt: new Date().toISOString(), targetMs: TARGET_MS, rows }, null, 2)}\n`);
   console.log(`written ${out}`);
   await marketplace.close();
   await dynamo.stop();

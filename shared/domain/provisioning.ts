@@ -358,11 +358,14 @@ export function watchProvisioning(svc: Services, now: Date, timeLeftMs?: () => n
           : { alerts: watch.alerts, expireAt: new Date(now.getTime() + 7 * 86_400_000) },
       );
       if (!moved || !stuck) return moved ? 'done' : 'skipped';
-      await svc.alerts.raise({
+      // an alert that cannot be raised must not cost the retry (the next watch is 2 h away)
+      await svc.alerts
+        .raise({
         kind: 'provisioning-stuck',
         subject: { instanceId, orderId: instance.orderId, orderLineId: instance.orderLineId },
         message: `still provisioning ${Math.round((now.getTime() - Date.parse(instance.createdAt)) / 60_000)} min after the order's first newInstance (attempt ${instance.provisioningAttempts}); the marketplace unsubscribes it at 3 h`,
-      });
+        })
+        .catch((error: unknown) => svc.logger.error('could not raise an alert', { instanceId, error: errorName(error) }));
       if (isDue(instance, now)) await resumeOne(svc, instanceId, now);
       return 'done';
     },

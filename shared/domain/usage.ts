@@ -204,7 +204,12 @@ async function handOverIntent(svc: Services, instance: Instance, meter: Meter, n
   return 'skipped';
 }
 
-/** autoRebuyCheck: intents a deduction raised but could not hand over (its process died) are handed over. */
+/**
+ * autoRebuyCheck: intents a deduction raised but could not hand over (its process died) are handed over.
+ * The deduction's own write is its lease (the intent falls due only after a grace); the sweep takes a
+ * new lease with a conditional write before it calls the notifier. The intent id is stable, so the
+ * rare double hand-over (a lease outlived) is de-duplicated downstream.
+ */
 export function checkRebuyIntents(svc: Services, now: Date, timeLeftMs?: () => number): Promise<JobSummary> {
   return runDueJob(svc, {
     job: 'autoRebuyCheck',
@@ -213,8 +218,12 @@ export function checkRebuyIntents(svc: Services, now: Date, timeLeftMs?: () => n
     timeLeftMs,
     handle: async (item) => {
       const [instance, meter] = await Promise.all([svc.store.getInstance(item.instanceId!), svc.store.getMeter(item.instanceId!)]);
-      if (!instance || !meter || !meter.intent || meter.intent.dueAt > now.toISOString()) return 'skipped';
-      return handOverIntent(svc, instance, meter, now);
+      const intent = meter?.intent;
+      if (!instance || !meter || intent?.state !== 'PENDING' || intent.dueAt > now.toISOString()) return 'skipped';
+      // claim it (a conditional write) before calling anyone: two runs hand it over once
+      const lease = new Date(now.getTime() + REBUY_HANDOVER_GRACE_MS).toISOString();
+      const claimed = await svc.store.saveMeter({ ...meter, intent: { ...intent, dueAt: lease } }, meter.version);
+      return claimed ? handOverIntent(svc, instance, claimed, now) : 'skipped';
     },
   });
 }
