@@ -3,7 +3,6 @@
  * and secrets. Handlers call getRuntime(); nothing else constructs clients.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { loadSettings, type Settings } from './config.ts';
 import { createSealer } from '#shared/crypto/sealer';
 import { createCatalogue, DEFAULT_RETENTION_DAYS, RETENTION_MARGIN_DAYS } from '#shared/domain/catalogue';
@@ -25,8 +24,6 @@ export interface Runtime {
 }
 
 export const logger = new Logger({ serviceName: 'koogallery-merchant' });
-/** CloudWatch metrics in embedded metric format (POWERTOOLS_METRICS_NAMESPACE, default below) */
-export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || 'KooGalleryMerchant', serviceName: 'koogallery-merchant' });
 
 let runtime: Promise<Runtime> | undefined;
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DescribeTableCommand, DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, inject, it } from 'vitest';
 import { ensureTable, localClient, tableDefinition } from './dynamodb.ts';
 
@@ -14,6 +14,17 @@ describe('local table from infra/table.yml', () => {
     expect(Table?.GlobalSecondaryIndexes?.[0]?.IndexName).toBe('byDue');
     const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: name }));
     expect(ttl.TimeToLiveDescription?.AttributeName).toBe('expiresAt');
+  });
+
+  it('refuses a kept table whose index projection is older than table.yml, naming the fix', async () => {
+    const client = localClient(inject('dynamoEndpoint'));
+    const name = `t-${randomUUID()}`;
+    const { create } = tableDefinition(name);
+    const [index] = create.GlobalSecondaryIndexes!;
+    await client.send(
+      new CreateTableCommand({ ...create, GlobalSecondaryIndexes: [{ ...index!, Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['_et', 'instanceId'] } }] }),
+    );
+    await expect(ensureTable(client, name)).rejects.toThrow(/delete \.dynamodb\/ to recreate it/);
   });
 
   it('drops CloudFormation-only properties', () => {

@@ -36,14 +36,27 @@ export function tableDefinition(tableName: string): { create: CreateTableCommand
   };
 }
 
+/**
+ * A table kept in .dynamodb/ by an older version may have other index projections than table.yml
+ * (DynamoDB cannot change a projection in place): say so instead of failing later in a job.
+ */
+async function assertSameIndexes(client: DynamoDBClient, tableName: string, create: CreateTableCommandInput) {
+  const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  const shape = (indexes: Array<{ IndexName?: string; Projection?: { ProjectionType?: string; NonKeyAttributes?: string[] } }> = []) =>
+    JSON.stringify(indexes.map((i) => [i.IndexName, i.Projection?.ProjectionType, [...(i.Projection?.NonKeyAttributes ?? [])].sort()]).sort());
+  if (shape(Table?.GlobalSecondaryIndexes) !== shape(create.GlobalSecondaryIndexes))
+    throw new Error(`table ${tableName} was created by an older version (its indexes differ from infra/table.yml): delete .dynamodb/ to recreate it`);
+}
+
 /** Creates the table unless it exists; resolves once it is ACTIVE. */
 export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<'created' | 'existed'> {
   const { create, ttlAttribute } = tableDefinition(tableName);
   try {
     await client.send(new CreateTableCommand(create));
   } catch (error) {
-    if (error instanceof ResourceInUseException) return 'existed';
-    throw error;
+    if (!(error instanceof ResourceInUseException)) throw error;
+    await assertSameIndexes(client, tableName, create);
+    return 'existed';
   }
   for (;;) {
     const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
