@@ -1,0 +1,53 @@
+/**
+ * Every function in serverless.yml has its sample event in events/, and the samples of the scheduled
+ * jobs and internal routes run through their own functions (the callbacks' samples are tested beside
+ * each callback).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import yaml from 'js-yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { invoke, startHarness, type Harness } from './harness.ts';
+import { sampleEvent } from './samples.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+// the file uses CloudFormation tags (!GetAtt, !Join…): read it as plain text for the function names
+const config = yaml.load(readFileSync(`${root}serverless.yml`, 'utf8').replace(/!(\w+)/g, '$1'), { json: true }) as {
+  functions: Record<string, { handler: string; events?: Array<Record<string, unknown>> }>;
+};
+const functions = Object.entries(config.functions);
+const scheduled = functions.filter(([, f]) => f.events?.some((e) => 'schedule' in e)).map(([name]) => name);
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(() => h.close());
+
+const load = async (name: string) => ((await import(`${root}functions/${name}/handler.ts`)) as { handler: (e: unknown, c: unknown) => Promise<unknown> }).handler;
+const context = { getRemainingTimeInMillis: () => 60_000 };
+
+describe('sample events', () => {
+  it('every function has one', () => {
+    expect(functions.length).toBeGreaterThan(15);
+    for (const [name, f] of functions) {
+      expect(f.handler).toBe(`functions/${name}/handler.handler`);
+      expect(existsSync(`${root}events/${name}.json`), `events/${name}.json`).toBe(true);
+    }
+  });
+
+  it.each(scheduled)('%s runs its sample as of the sample time and reports its counts', async (name) => {
+    const summary = (await (await load(name))(sampleEvent(name), context)) as Record<string, unknown>;
+    expect(summary).toMatchObject({ due: expect.any(Number), failed: 0 });
+    expect(summary.now ?? summary.due).toBeDefined();
+  });
+
+  it('the internal routes answer their samples in their own terms, never a 5xx', async () => {
+    const usage = await invoke((await load('usage')) as never, sampleEvent('usage'));
+    expect(usage.status).toBe(200);
+    expect(usage.json.results[0]).toMatchObject({ key: 'sample-usage-0001', outcome: 'refused' });
+    const shipment = await invoke((await load('hardwareOrders')) as never, sampleEvent('hardwareOrders'));
+    expect(shipment.status).toBe(404);
+    expect(shipment.json.error).toMatch(/MOCKHARDWARE/);
+  });
+});
