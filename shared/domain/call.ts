@@ -5,9 +5,8 @@ import type { ResultCode } from '#shared/protocol/resultCodes';
 import type { Alerts } from './alerts.ts';
 import type { Catalogue } from './catalogue.ts';
 import type { Notifier } from './notifier.ts';
-import type { ReleaseMode } from './lifecycleTimers.ts';
 import type { Provisioner } from './provisioner.ts';
-import type { InstanceTimerPolicy } from './timers.ts';
+import type { InstanceTimerPolicy, ReleaseMode } from './timers.ts';
 import type { CallReceipt, Repository } from './repository.ts';
 
 export interface Services {

@@ -12,9 +12,7 @@ import { applyEvent } from './instances.ts';
 import { jobReceipt, runDueJob, type JobSummary } from './jobs.ts';
 import type { LifecycleEvent } from './lifecycle.ts';
 import type { DueRef } from './repository.ts';
-import { isInstanceDue, type TimerKind } from './timers.ts';
-
-export type ReleaseMode = 'release' | 'report';
+import { isInstanceDue, type ReleaseMode, type TimerKind } from './timers.ts';
 
 const hours = (ms: number) => `${Math.round((ms / 3_600_000) * 10) / 10} h`;
 

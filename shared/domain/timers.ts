@@ -32,6 +32,9 @@ export interface Due {
   at: string;
 }
 
+/** resourceRelease: release instances past their retention, or only report them */
+export type ReleaseMode = 'release' | 'report';
+
 export interface InstanceTimerPolicy {
   /** how long after its expiry a yearly/monthly instance may stay ACTIVE before we freeze it ourselves */
   expiryGraceMs: number;
