@@ -151,6 +151,17 @@ describe('expiryFreeze', () => {
       expect(await (await store()).getInstance(instanceId)).toMatchObject({ status: 'ACTIVE', expireTime: renewedTo.toISOString() });
   });
 
+  it('a console debug instance (dial test) is frozen like any other, without paging anyone', async () => {
+    const expiry = new Date('2035-01-01T00:00:00Z');
+    const order = freshOrder({ expireTime: formatMarketTime(expiry) });
+    h.marketplace.registerOrder(order);
+    const created = await call({ activity: 'newInstance', businessId: randomUUID(), orderId: order.orderId, orderLineId: order.orderLine[0]!.orderLineId, testFlag: '1' });
+    expect(created.json.resultCode).toBe('000000');
+    expect(await run(new Date(expiry.getTime() + 3 * HOUR))).toMatchObject({ due: 1, done: 1 });
+    expect((await (await store()).getInstance(created.json.instanceId!))?.status).toBe('FROZEN');
+    expect(alerts).toHaveLength(0);
+  });
+
   it('refuses an event whose time is not an instant, changing nothing', async () => {
     await expect(handler({ time: 'yesterday' } as never, {} as never)).rejects.toThrow(/event.time must be an ISO 8601 instant/);
   });
