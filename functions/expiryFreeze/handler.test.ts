@@ -162,6 +162,39 @@ describe('expiryFreeze', () => {
     expect(alerts).toHaveLength(0);
   });
 
+  it('an UNFREEZE that arrives before its renewal is not undone by the old expiry: a day is left for the refreshInstance', async () => {
+    // (from here on the instances expired in the past, as real ones do when the marketplace acts)
+    const expiry = new Date(Date.now() - 2 * 24 * HOUR);
+    const { instanceId } = await instanceExpiringAt(expiry);
+    await call({ activity: 'updateInstanceStatus', instanceId, status: 'FREEZE' });
+    await call({ activity: 'updateInstanceStatus', instanceId, status: 'UNFREEZE' });
+    const unfrozenAt = Date.parse((await (await store()).getInstance(instanceId))!.unfrozenAt!);
+    // the old expiry is long past, but the renewal's refreshInstance may still be on its way
+    expect(await run(new Date(unfrozenAt + 3 * HOUR))).toMatchObject({ due: 0 });
+    // it never came: a day later the safety net freezes and alerts
+    expect(await run(new Date(unfrozenAt + 27 * HOUR))).toMatchObject({ due: 1, done: 1 });
+    expect(alerts).toHaveLength(1);
+    await renew(instanceId, new Date('2099-01-01T00:00:00Z'));
+  });
+
+  it('a refunded renewal period (expiry moved back) does not restore a locally frozen instance', async () => {
+    const expiry = new Date(Date.now() - 10 * 24 * HOUR);
+    const { instanceId } = await instanceExpiringAt(expiry);
+    expect(await run(new Date(expiry.getTime() + 3 * HOUR))).toMatchObject({ due: 1, done: 1 });
+    const refund = await call({
+      activity: 'refreshInstance',
+      instanceId,
+      orderId: 'REFUND1',
+      orderLineId: 'REFUND1-1',
+      scene: 'UNSUBSCRIBE_RENEWAL_PERIOD',
+      expireTime: formatMarketTime(new Date(expiry.getTime() - 30 * 24 * HOUR)),
+    });
+    expect(refund.json.resultCode).toBe('000000');
+    expect(await (await store()).getInstance(instanceId)).toMatchObject({ status: 'FROZEN', frozenLocally: true });
+    await renew(instanceId, new Date('2099-01-01T00:00:00Z'));
+    expect((await (await store()).getInstance(instanceId))?.status).toBe('ACTIVE');
+  });
+
   it('refuses an event whose time is not an instant, changing nothing', async () => {
     await expect(handler({ time: 'yesterday' } as never, {} as never)).rejects.toThrow(/event.time must be an ISO 8601 instant/);
   });

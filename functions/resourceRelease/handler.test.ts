@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { OperatorAlert } from '#shared/domain/alerts';
+import { formatMarketTime } from '#shared/protocol/time';
 import { getRuntime } from '#shared/runtime';
 import { freshOrder, invoke, runJob, signedEvent, startHarness, type Harness, type JobCounts } from '#shared/testing/harness';
 import { handler as produce } from '../produce/handler.ts';
@@ -40,9 +41,9 @@ const store = async () => (await getRuntime()).services.store;
 const run = (time: Date, extra?: Record<string, unknown>) => runJob<JobCounts>(handler, time, extra);
 const releasedHooks = () => hooks.filter((x) => x.status === 'RELEASED');
 
-/** A provisioned instance the marketplace froze just now (the release timer counts from the freeze). */
+/** A provisioned instance that expired yesterday and that the marketplace froze just now. */
 async function frozenInstance(skuCode?: string) {
-  const order = freshOrder({ skuCode });
+  const order = freshOrder({ skuCode, expireTime: formatMarketTime(new Date(Date.now() - DAY)) });
   h.marketplace.registerOrder(order);
   const orderLineId = order.orderLine[0]!.orderLineId;
   const created = await call({ activity: 'newInstance', businessId: randomUUID(), orderId: order.orderId, orderLineId });
@@ -103,6 +104,28 @@ describe('resourceRelease', () => {
     expect((await call({ activity: 'updateInstanceStatus', instanceId: a.instanceId, status: 'UNFREEZE' })).json.resultCode).toBe('000000');
     expect(await run(new Date(a.frozenAt + 20 * DAY))).toMatchObject({ due: 0, done: 0 });
     expect((await (await store()).getInstance(a.instanceId))?.status).toBe('ACTIVE');
+  });
+
+  it('a renewal wins even when the UNFREEZE that should follow it is lost: retention counts from the new expiry', async () => {
+    const a = await frozenInstance();
+    const renewedTo = '20991231235959';
+    expect((await call({ activity: 'refreshInstance', instanceId: a.instanceId, orderId: 'RENEW9', orderLineId: 'RENEW9-1', scene: 'RENEWAL', expireTime: renewedTo })).json.resultCode).toBe('000000');
+    expect((await (await store()).getInstance(a.instanceId))?.status).toBe('FROZEN');
+    expect(await run(new Date(a.frozenAt + 40 * DAY))).toMatchObject({ due: 0, done: 0 });
+    expect((await (await store()).getInstance(a.instanceId))?.status).toBe('FROZEN');
+    expect(releasedHooks()).toHaveLength(0);
+    await call({ activity: 'updateInstanceStatus', instanceId: a.instanceId, status: 'UNFREEZE' });
+  });
+
+  it('an instance frozen before its expiry (not for expiry) is kept until its expiry plus retention', async () => {
+    const order = freshOrder({ expireTime: formatMarketTime(new Date(Date.now() + 30 * DAY)) });
+    h.marketplace.registerOrder(order);
+    const created = await call({ activity: 'newInstance', businessId: randomUUID(), orderId: order.orderId, orderLineId: order.orderLine[0]!.orderLineId });
+    const instanceId = created.json.instanceId!;
+    await call({ activity: 'updateInstanceStatus', instanceId, status: 'FREEZE' });
+    expect(await run(new Date(Date.now() + 20 * DAY))).toMatchObject({ due: 0 });
+    expect(await run(new Date(Date.now() + 47 * DAY))).toMatchObject({ due: 1, done: 1 });
+    expect((await (await store()).getInstance(instanceId))?.status).toBe('RELEASED');
   });
 
   it('an UNFREEZE that lands between the job reading an instance and writing it wins', async () => {

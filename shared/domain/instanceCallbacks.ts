@@ -30,6 +30,11 @@ export async function refreshInstance(
     orderLineId: req.orderLineId,
     reason: `refreshInstance ${req.scene} (order ${req.orderId})`,
     prepare: req.scene === 'RENEWAL_CHANGE' ? specFromOrder(svc, call, req.orderId, req.orderLineId) : undefined,
+    // an instance our expiry timer froze is restored only by a refresh that moves its expiry into the
+    // future (a refunded renewal period, moving it back, does not)
+    facts: (instance) => ({
+      frozenLocally: Boolean(instance.frozenLocally) && req.expireTime.getTime() + svc.settings.timers.expiryGraceMs > call.receivedAt.getTime(),
+    }),
     change: (instance) => ({
       expireTime: req.expireTime.toISOString(),
       trial: req.scene === 'TRIAL_TO_FORMAL' ? false : instance.trial,

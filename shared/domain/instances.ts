@@ -128,7 +128,9 @@ export async function applyEvent(svc: Services, instanceId: string, event: Lifec
     const next: Instance = {
       ...merged,
       // entering FROZEN records when (the release timer counts from it); leaving it forgets the freeze
-      ...(decision.to === 'FROZEN' ? { frozenAt: merged.frozenAt ?? o.now.toISOString() } : { frozenAt: undefined, frozenLocally: undefined }),
+      ...(decision.to === 'FROZEN'
+        ? { frozenAt: merged.frozenAt ?? o.now.toISOString() }
+        : { frozenAt: undefined, frozenLocally: undefined, ...(instance.status === 'FROZEN' ? { unfrozenAt: o.now.toISOString() } : {}) }),
       ...o.change?.(merged),
       status: decision.to,
       appliedOps: o.opKey ? [...instance.appliedOps, o.opKey].slice(-MAX_APPLIED_OPS) : instance.appliedOps,
@@ -166,6 +168,8 @@ interface Mutation {
   reason: string;
   prepare?: EventOptions['prepare'];
   change?: EventOptions['change'];
+  /** facts of this mutation beyond those of every call */
+  facts?: (instance: Instance) => Facts;
 }
 
 /** A lifecycle callback (refresh, status, release, upgrade): one event, answered and audited. */
@@ -173,7 +177,7 @@ export async function mutateInstance(svc: Services, call: Call, instanceId: stri
   const subject = definedOnly({ instanceId, orderId: m.orderId, orderLineId: m.orderLineId });
   const outcome = await applyEvent(svc, instanceId, m.event, {
     now: call.receivedAt,
-    facts: (instance) => factsOf(instance, call),
+    facts: (instance) => ({ ...factsOf(instance, call), ...m.facts?.(instance) }),
     opKey: m.opKey,
     prepare: m.prepare,
     change: (instance) => ({ ...m.change?.(instance), statusReason: m.reason }),

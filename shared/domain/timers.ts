@@ -52,14 +52,27 @@ export const DEFAULT_INSTANCE_TIMERS: InstanceTimerPolicy = {
 };
 
 export const after = (iso: string, ms: number) => new Date(Date.parse(iso) + ms).toISOString();
+const latest = (a: string, b?: string) => (b && Date.parse(b) > Date.parse(a) ? b : a);
+
+/**
+ * After an UNFREEZE the marketplace's refreshInstance (the renewal that was paid) may arrive later or
+ * be lost: the old expiry is not acted on for this long after the unfreeze.
+ */
+export const RENEWAL_AFTER_UNFREEZE_MS = DAY_MS;
 
 /** The one thing an instance waits for in its current state, if any. */
 export function instanceDue(instance: Instance, policy: InstanceTimerPolicy = DEFAULT_INSTANCE_TIMERS): Due | undefined {
   // unfinished provisioning stays due, also while frozen (it completes into FROZEN)
   if (awaitsTenant(instance)) return instance.provisioningDueAt ? { kind: 'PROVISION', at: instance.provisioningDueAt } : undefined;
-  if (instance.status === 'ACTIVE' && instance.chargingMode === 'PERIOD' && instance.expireTime)
-    return { kind: 'EXPIRY', at: after(instance.expireTime, policy.expiryGraceMs) };
-  if (instance.status === 'FROZEN' && instance.frozenAt) return { kind: 'RELEASE', at: after(instance.frozenAt, policy.retentionMs(instance)) };
+  if (instance.status === 'ACTIVE' && instance.chargingMode === 'PERIOD' && instance.expireTime) {
+    // unfrozen by the marketplace: a renewal was paid, its refreshInstance may arrive after the UNFREEZE
+    const expiry = latest(instance.expireTime, instance.unfrozenAt && after(instance.unfrozenAt, RENEWAL_AFTER_UNFREEZE_MS));
+    return { kind: 'EXPIRY', at: after(expiry, policy.expiryGraceMs) };
+  }
+  // counted from the freeze, or from the expiry when the instance was renewed (or frozen for another
+  // reason) before its expiry: a renewal that arrived first wins even if the UNFREEZE is lost
+  if (instance.status === 'FROZEN' && instance.frozenAt)
+    return { kind: 'RELEASE', at: after(latest(instance.frozenAt, instance.expireTime), policy.retentionMs(instance)) };
   return undefined;
 }
 

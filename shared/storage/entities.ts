@@ -96,6 +96,7 @@ export function createEntities(table: ServiceTable) {
       dueAt: optionalString(),
       frozenAt: optionalString(),
       frozenLocally: boolean().optional(),
+      unfrozenAt: optionalString(),
       releasedAt: optionalString(),
       createdAt: string(),
       updatedAt: string(),

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createSealer } from '#shared/crypto/sealer';
 import type { Instance } from '#shared/domain/instance';
@@ -126,6 +126,27 @@ describe('Store', () => {
     expect(ids).toContain(due.instanceId);
     expect(ids).not.toContain(later.instanceId);
     expect(ids).not.toContain(active.instanceId);
+  });
+
+  it('still finds provisioning written by the first version (unsharded PROVISION timer, retry time only in dueAt)', async () => {
+    const legacy = instance({ status: 'PROVISIONING', appInfo: undefined });
+    await store.createInstance(legacy, receipt());
+    const key = { pk: `INSTANCE#${legacy.instanceId}`, sk: 'INSTANCE' };
+    const { Item } = await raw.documentClient.send(new GetCommand({ TableName: raw.tableName, Key: key }));
+    const { provisioningDueAt: _dropped, ...old } = Item!;
+    await raw.documentClient.send(new PutCommand({ TableName: raw.tableName, Item: { ...old, timer: 'PROVISION', dueAt: '2026-11-24T09:30:00.000Z' } }));
+    expect(await store.dueProvisioning(now)).toContain(legacy.instanceId);
+    expect((await store.getInstance(legacy.instanceId))?.provisioningDueAt).toBe('2026-11-24T09:30:00.000Z');
+  });
+
+  it('puts each instance timer in one of 8 shards of its kind, derived from its state', async () => {
+    const expiring = instance({ expireTime: '2027-01-01T00:00:00.000Z' });
+    await store.createInstance(expiring, receipt());
+    const { Item } = await raw.documentClient.send(new GetCommand({ TableName: raw.tableName, Key: { pk: `INSTANCE#${expiring.instanceId}`, sk: 'INSTANCE' } }));
+    expect(Item).toMatchObject({ timer: expect.stringMatching(/^EXPIRY#[0-7]$/), dueAt: '2027-01-01T02:00:00.000Z' });
+    const work = await store.dueWork('EXPIRY', new Date('2027-01-01T02:00:00.000Z'));
+    expect(work.items).toContainEqual(expect.objectContaining({ instanceId: expiring.instanceId, sk: 'INSTANCE' }));
+    expect(work.read).toBe(work.items.length);
   });
 
   it('records an order notice once', async () => {

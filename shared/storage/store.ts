@@ -64,11 +64,25 @@ export interface StoreOptions {
 
 /** One page of the byDue index per shard and query. */
 const DUE_PAGE_SIZE = 100;
+/** the unsharded provisioning partition of the first version */
+const LEGACY_PROVISION_PARTITION = 'PROVISION';
 
 type WriteTransactionImplementation = Exclude<ExecuteTransactWriteInput[number], ExecuteTransactWriteOptions>;
 
 const epochSeconds = (d: Date) => Math.floor(d.getTime() / 1000);
 const pause = (attempt: number) => new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * (attempt + 1)));
+
+/** The ids of a due item, read from its table keys (always projected into the index). */
+function dueRefOf({ pk, sk, dueAt, instanceId }: Record<string, string>): DueRef {
+  const ref: DueRef = { pk: pk!, sk: sk!, dueAt: dueAt! };
+  if (pk!.startsWith('INSTANCE#')) ref.instanceId = instanceId ?? pk!.slice('INSTANCE#'.length);
+  if (sk!.startsWith('USAGE#')) ref.hour = sk!.slice('USAGE#'.length);
+  if (sk!.startsWith('SUPERVISION#')) {
+    ref.orderId = pk!.slice('ORDER#'.length);
+    ref.orderLineId = sk!.slice('SUPERVISION#'.length);
+  }
+  return ref;
+}
 
 export class Store implements Repository {
   private readonly e: Entities;
@@ -171,9 +185,12 @@ export class Store implements Repository {
    */
   async dueWork(kind: TimerKind, now: Date, limit = 1000): Promise<DueWork> {
     if (!TIMER_KINDS.includes(kind)) throw new Error(`unknown timer kind ${kind}`);
-    const perShard = await Promise.all(
-      Array.from({ length: TIMER_SHARDS }, (_, shard) => this.dueInShard(`${kind}#${shard}`, now.toISOString(), limit)),
-    );
+    const partitions = Array.from({ length: TIMER_SHARDS }, (_, shard) => `${kind}#${shard}`);
+    // items written before the index was sharded (one partition per kind; only PROVISION existed)
+    if (kind === 'PROVISION') partitions.push(LEGACY_PROVISION_PARTITION);
+    // a share of the limit per shard (keys spread evenly): a backlog never reads far more than it takes
+    const perShardLimit = Math.ceil(limit / TIMER_SHARDS);
+    const perShard = await Promise.all(partitions.map((partition) => this.dueInShard(partition, now.toISOString(), perShardLimit)));
     const items = perShard.flatMap((p) => p.items).sort((a, b) => a.dueAt.localeCompare(b.dueAt)).slice(0, limit);
     return { items, read: perShard.reduce((sum, p) => sum + p.read, 0) };
   }
@@ -195,10 +212,7 @@ export class Store implements Repository {
         }),
       );
       read += page.ScannedCount ?? 0;
-      for (const raw of page.Items ?? []) {
-        const { pk, sk, dueAt, instanceId, orderId, orderLineId, hour } = raw as Record<string, string | undefined>;
-        items.push({ pk: pk!, sk: sk!, dueAt: dueAt!, instanceId, orderId, orderLineId, hour });
-      }
+      for (const raw of page.Items ?? []) items.push(dueRefOf(raw as Record<string, string>));
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey && items.length < limit);
     return { items, read };
@@ -620,8 +634,10 @@ export class Store implements Repository {
   }
 
   private fromItem(item: FormattedItem<Entities['InstanceEntity']>): Instance {
-    const { buyerSealed, appInfo, timer: _timer, dueAt: _dueAt, ...rest } = item;
+    const { buyerSealed, appInfo, timer, dueAt, ...rest } = item;
     const instance: Instance = rest;
+    // the first version kept the provisioning retry time only in dueAt
+    if (timer === LEGACY_PROVISION_PARTITION && !instance.provisioningDueAt) instance.provisioningDueAt = dueAt;
     if (buyerSealed) instance.buyer = JSON.parse(this.sealer.open(buyerSealed)) as BuyerContact;
     if (appInfo) {
       const { passwordSealed, ...visible } = appInfo;
