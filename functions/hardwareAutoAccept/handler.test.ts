@@ -129,10 +129,14 @@ describe('hardware supervision', () => {
   it('a reminder that could not be sent is tried again within the hour, not the next day', async () => {
     const signedAt = new Date('2024-03-01T08:00:00Z');
     const o = await shippedAndSigned('13900000000', signedAt);
-    failNotices = 1;
+    failNotices = 2;
     expect(await run(new Date(signedAt.getTime() + 60_000))).toMatchObject({ due: 1, failed: 1 });
-    expect(await line(o.orderId, o.orderLineId)).toMatchObject({ remindersSent: 0, nextReminderAt: new Date(signedAt.getTime() + 60_000 + 3_600_000).toISOString() });
-    expect(await run(new Date(signedAt.getTime() + 2 * 3_600_000))).toMatchObject({ due: 1, done: 1 });
+    expect(await line(o.orderId, o.orderLineId)).toMatchObject({ remindersSent: 0, reminderFailures: 1, nextReminderAt: new Date(signedAt.getTime() + 60_000 + 3_600_000).toISOString() });
+    // the operator hears of the mismatch and of the failing reminder once, not at every hourly retry
+    expect(alerts.map((a) => a.kind).sort()).toEqual(['buyer-reminder-failed', 'hardware-phone-mismatch']);
+    expect(await run(new Date(signedAt.getTime() + 2 * 3_600_000))).toMatchObject({ due: 1, failed: 1 });
+    expect(alerts).toHaveLength(2);
+    expect(await run(new Date(signedAt.getTime() + 4 * 3_600_000))).toMatchObject({ due: 1, done: 1 });
     expect(notices).toHaveLength(1);
     await route('POST', o.orderId, 'acceptance', { action: 'accept' });
   });

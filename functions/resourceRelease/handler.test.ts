@@ -12,13 +12,16 @@ import { handler as produce } from '../produce/handler.ts';
 import { handler } from './handler.ts';
 
 const hooks: Array<{ event: string; status: string; instanceId: string }> = [];
+let hookFails = false;
 vi.mock('#shared/product/provisioner', async (importOriginal) => {
   const original = await importOriginal<typeof import('#shared/product/provisioner')>();
   return {
     createProductProvisioner: (settings: Parameters<typeof original.createProductProvisioner>[0]) => ({
       ...original.createProductProvisioner(settings),
-      onLifecycle: async ({ event, instance }: { event: string; instance: { instanceId: string; status: string } }) =>
-        void hooks.push({ event, status: instance.status, instanceId: instance.instanceId }),
+      onLifecycle: async ({ event, instance }: { event: string; instance: { instanceId: string; status: string } }) => {
+        if (hookFails && instance.status === 'RELEASED') throw new Error('tenant service unreachable');
+        hooks.push({ event, status: instance.status, instanceId: instance.instanceId });
+      },
     }),
   };
 });
@@ -31,6 +34,7 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 beforeEach(() => {
+  hookFails = false;
   hooks.length = 0;
   alerts.length = 0;
 });
@@ -142,6 +146,15 @@ describe('resourceRelease', () => {
     expect((await repository.getInstance(a.instanceId))?.status).toBe('ACTIVE');
     expect(releasedHooks()).toHaveLength(0);
     expect(alerts).toHaveLength(0);
+  });
+
+  it('when the product cannot be told to delete the data, the operator is told so (not that it was done)', async () => {
+    const a = await frozenInstance();
+    hookFails = true;
+    expect(await run(new Date(a.frozenAt + 17 * DAY))).toMatchObject({ due: 1, done: 1 });
+    expect((await (await store()).getInstance(a.instanceId))?.status).toBe('RELEASED');
+    expect(alerts.map((x) => x.kind)).toEqual(['product-hook-failed', 'instance-released-locally']);
+    expect(alerts[0]!.message).toMatch(/hook failed; make the product act on it/);
   });
 
   it('two runs at once release each instance once and tell the product once', async () => {

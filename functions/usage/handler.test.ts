@@ -147,6 +147,40 @@ describe('usage of a usage-stop package', () => {
     expect(intents).toHaveLength(0);
   });
 
+  it('a package never runs dry silently: an overrun refused above the threshold raises the rebuy intent', async () => {
+    const id = await pack();
+    await usage([{ instanceId: id, amount: 70 }]);
+    expect(intents).toHaveLength(0);
+    const over = await usage([{ instanceId: id, amount: 40 }]);
+    expect(over.json.results[0]).toMatchObject({ outcome: 'refused', remaining: 30, serving: false });
+    expect(intents).toEqual([expect.objectContaining({ instanceId: id, remaining: 30 })]);
+  });
+
+  it('without auto-rebuy the buyer is told once when the package stops', async () => {
+    const id = await pack('sku-pack-manual');
+    await usage([{ instanceId: id, amount: 50 }]);
+    await usage([{ instanceId: id, amount: 1 }]);
+    expect(notices).toEqual([expect.objectContaining({ kind: 'package-exhausted', subject: expect.objectContaining({ instanceId: id }) })]);
+    expect(intents).toHaveLength(0);
+  });
+
+  it('a resent record that was counted is a duplicate even after the package stopped', async () => {
+    const id = await pack('sku-pack-manual');
+    expect((await usage([{ key: 'last', instanceId: id, amount: 50 }])).json.results[0]).toMatchObject({ outcome: 'recorded', remaining: 0 });
+    expect((await usage([{ key: 'last', instanceId: id, amount: 50 }])).json.results[0]).toMatchObject({ outcome: 'duplicate', remaining: 0 });
+  });
+
+  it('a failed rebuy is re-armed when the buyer fixes the settings', async () => {
+    rebuyFails = true;
+    const id = await pack();
+    await usage([{ instanceId: id, amount: 85 }]);
+    expect((await (await store()).getMeter(id))?.intent?.state).toBe('FAILED');
+    rebuyFails = false;
+    const fixed = await post('/internal/instances/{instanceId}/package', { autoRebuy: true }, { instanceId: id });
+    expect(fixed.json.intent).toMatchObject({ state: 'NOTIFIED' });
+    expect(intents).toHaveLength(1);
+  });
+
   it('queryInstance reports the package usage in usageInfo', async () => {
     const id = await pack();
     expect((await call({ activity: 'queryInstance', instanceId: id })).json.info![0]!.usageInfo).toEqual([{ usageValue: 0, statisticalTime: expect.stringMatching(/^\d{17}$/) }]);

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { OperatorAlert } from '#shared/domain/alerts';
 import { hourOf } from '#shared/domain/metering';
 import { meteringSn } from '#shared/domain/usage';
@@ -112,9 +112,42 @@ describe('usagePush', () => {
     expect(h.marketplace.usageDuplicates()).toBe(0);
   });
 
-  it('never pushes usage older than the marketplace’s 21-day window: it is set aside and alerted', async () => {
+  it('a push that succeeded is never marked failed nor pushed again when recording it fails once', async () => {
     const id = await onDemandInstance();
     const hour = new Date(Date.parse(hourOf(new Date())) - 6 * HOUR);
+    await report(id, 6, new Date(hour.getTime() + 60_000));
+    const repository = (await getRuntime()).services.store;
+    const settle = repository.settleBucket.bind(repository);
+    const spy = vi.spyOn(repository, 'settleBucket').mockImplementationOnce(async () => {
+      throw new Error('throttled');
+    });
+    spy.mockImplementation(settle);
+    const at = new Date(hour.getTime() + HOUR + 60_000);
+    expect(await run(at)).toMatchObject({ due: 1, done: 1, failed: 0 });
+    spy.mockRestore();
+    expect(await bucket(id, hour.toISOString())).toMatchObject({ state: 'PUSHED' });
+    expect(await run(new Date(at.getTime() + 2 * HOUR))).toMatchObject({ due: 0 });
+    expect(pushedFor(id)).toHaveLength(1);
+  });
+
+  it('a push that keeps failing is alerted at its third attempt, long before the usage is lost', async () => {
+    const id = await onDemandInstance();
+    const hour = new Date(Date.parse(hourOf(new Date())) - 7 * HOUR);
+    await report(id, 2, new Date(hour.getTime() + 60_000));
+    let at = new Date(hour.getTime() + HOUR + 60_000);
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      h.marketplace.injectFaults({ count: 1, mode: 'business' });
+      expect(await run(at)).toMatchObject({ due: 1, failed: 1 });
+      at = new Date(at.getTime() + 6 * HOUR);
+    }
+    expect(alerts.map((a) => a.kind)).toEqual(['usage-push-failing']);
+    expect(await run(at)).toMatchObject({ due: 1, done: 1 });
+    expect(pushedFor(id)).toHaveLength(1);
+  });
+
+  it('never pushes usage older than the marketplace’s 21-day window: it is set aside and alerted', async () => {
+    const id = await onDemandInstance();
+    const hour = new Date(Date.parse(hourOf(new Date())) - 9 * HOUR);
     await report(id, 5, new Date(hour.getTime() + 60_000));
     expect(await run(new Date(hour.getTime() + 22 * 24 * HOUR))).toMatchObject({ due: 1, done: 1 });
     expect(pushedFor(id)).toHaveLength(0);

@@ -198,6 +198,13 @@ async function remindOne(svc: Services, item: DueRef, now: Date) {
   if (!claimed) return 'skipped' as const;
   const { after: order } = claimed;
   const subject = { orderId: order.orderId, orderLineId: order.orderLineId };
+  // the operator hears of the mismatch once, whether or not the reminder gets through
+  if (order.remindersSent === 1 && !order.reminderFailures)
+    await raiseQuietly(svc, {
+      kind: 'hardware-phone-mismatch',
+      subject,
+      message: 'signed for, but the waybill phone differs from the buyer’s: the platform will not accept automatically; the buyer is reminded daily',
+    });
   try {
     await svc.notifier.notifyBuyer({
       kind: 'accept-reminder',
@@ -206,18 +213,26 @@ async function remindOne(svc: Services, item: DueRef, now: Date) {
       message: `Your order ${order.orderId} was delivered (${order.carrier} ${order.trackingNumber}); please confirm acceptance in the KooGallery buyer center.`,
     });
   } catch (error) {
-    // not sent: due again soon rather than in a day (the claim made it due in a day)
+    // not sent: due again within the hour rather than in a day (the claim made it due in a day)
+    const failures = (order.reminderFailures ?? 0) + 1;
     await svc.store.saveHardwareOrder(
-      { ...order, remindersSent: order.remindersSent - 1, nextReminderAt: after(now.toISOString(), REMINDER_RETRY_MS), stateReason: `reminder failed: ${errorName(error)}` },
+      {
+        ...order,
+        remindersSent: order.remindersSent - 1,
+        reminderFailures: failures,
+        nextReminderAt: after(now.toISOString(), REMINDER_RETRY_MS),
+        stateReason: `reminder failed: ${errorName(error)}`,
+      },
       order.version,
     );
+    // the first failure, then once a day while it keeps failing: someone must remind the buyer by hand
+    if (failures % 24 === 1)
+      await raiseQuietly(svc, { kind: 'buyer-reminder-failed', subject, message: `the acceptance reminder could not be sent (${failures} failures): ${errorName(error)}` });
     throw error;
   }
-  if (order.remindersSent === 1)
-    await svc.alerts.raise({
-      kind: 'hardware-phone-mismatch',
-      subject,
-      message: 'signed for, but the waybill phone differs from the buyer’s: the platform will not accept automatically; the buyer is reminded daily',
-    });
   return 'done' as const;
 }
+
+/** An alert that cannot be raised is logged; it never undoes the change it is about. */
+const raiseQuietly = (svc: Services, alert: Parameters<Services['alerts']['raise']>[0]) =>
+  svc.alerts.raise(alert).catch((error: unknown) => svc.logger.error('could not raise an alert', { alert: alert.kind, error: errorName(error) }));

@@ -81,7 +81,7 @@ export function instanceInfo(instance: Instance, usageInfo?: Array<Record<string
 
 /** What an event did to an instance. */
 export type Outcome =
-  | { kind: 'applied'; before: Instance; after: Instance }
+  | { kind: 'applied'; before: Instance; after: Instance; hook?: HookResult }
   /** the order operation (opKey) was applied before: a repeat */
   | { kind: 'repeat'; before: Instance }
   /** the table said noop or reject (or the instance was never seen) */
@@ -138,8 +138,8 @@ export async function applyEvent(svc: Services, instanceId: string, event: Lifec
     };
     const after = await svc.store.saveInstance(next, instance.version, o.receipt?.({ kind: 'applied', before: instance, after: next }));
     if (after) {
-      await notifyLifecycle(svc, { event, from: instance.status, instance: after }, o.deadline);
-      return { kind: 'applied', before: instance, after };
+      const hook = await notifyLifecycle(svc, { event, from: instance.status, instance: after }, o.deadline);
+      return { kind: 'applied', before: instance, after, hook };
     }
   }
   throw new ConcurrencyError(`instance ${instanceId} kept changing under ${event}`);
@@ -187,24 +187,32 @@ export async function mutateInstance(svc: Services, call: Call, instanceId: stri
   return replyOf(outcome);
 }
 
+/** What became of the product's lifecycle hook: told, failed (logged), still running at the deadline, or no hook. */
+export type HookResult = 'told' | 'failed' | 'running' | 'none';
+
 /**
  * Tells the product of a committed change; a failing hook is logged (the state is already recorded).
  * When a call is waiting for its answer the hook gets what is left of the call's deadline, then the
  * answer goes out and the hook runs on.
  */
-export async function notifyLifecycle(svc: Services, change: LifecycleChange, deadline?: number) {
+export async function notifyLifecycle(svc: Services, change: LifecycleChange, deadline?: number): Promise<HookResult> {
   const hook = provisionerFor(svc, change.instance).onLifecycle;
-  if (!hook) return;
-  const log = (error: unknown) =>
-    svc.logger.error('provisioner lifecycle hook failed', { instanceId: change.instance.instanceId, event: change.event, error: errorName(error) });
-  const running = Promise.resolve()
+  if (!hook) return 'none';
+  const running: Promise<HookResult> = Promise.resolve()
     .then(() => hook(change))
-    .catch(log);
+    .then(
+      () => 'told' as const,
+      (error: unknown) => {
+        svc.logger.error('provisioner lifecycle hook failed', { instanceId: change.instance.instanceId, event: change.event, error: errorName(error) });
+        return 'failed' as const;
+      },
+    );
   if (deadline === undefined) return running;
   let timer: NodeJS.Timeout | undefined;
-  const budget = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now() - 200))));
-  await Promise.race([running, budget]);
+  const budget = new Promise<HookResult>((resolve) => (timer = setTimeout(() => resolve('running'), Math.max(0, deadline - Date.now() - 200))));
+  const result = await Promise.race([running, budget]);
   clearTimeout(timer);
+  return result;
 }
 
 // ------------------------------------------------------------------ reads

@@ -14,6 +14,9 @@ import type { LifecycleEvent } from './lifecycle.ts';
 import type { DueRef } from './repository.ts';
 import { isInstanceDue, type ReleaseMode, type TimerKind } from './timers.ts';
 
+/** how long a job waits for the product's lifecycle hook on one instance */
+const HOOK_BUDGET_MS = 30_000;
+
 const hours = (ms: number) => `${Math.round((ms / 3_600_000) * 10) / 10} h`;
 
 /** expiryFreeze: yearly/monthly instances still ACTIVE past expiry + grace are frozen locally. */
@@ -71,7 +74,7 @@ export function releaseRetained(svc: Services, now: Date, mode: ReleaseMode, tim
       statusReason: `resourceRelease: frozen since ${i.frozenAt}, past its retention with no renewal or release call`,
     }),
     alert: 'instance-released-locally',
-    message: (i) => `released by the retention safety net (frozen since ${i.frozenAt}); the product was told to delete the tenant's data`,
+    message: (i) => `released by the retention safety net (frozen since ${i.frozenAt}); the product is told to delete the tenant's data`,
   });
 }
 
@@ -92,10 +95,13 @@ function runTimerEvent(svc: Services, t: TimerEventJob): Promise<JobSummary> {
     kind: t.kind,
     now: t.now,
     timeLeftMs: t.timeLeftMs,
+    // an item may wait for the product's hook
+    itemBudgetMs: HOOK_BUDGET_MS + 5000,
     handle: async (item) => {
       const instanceId = instanceIdOf(item);
       const outcome = await applyEvent(svc, instanceId, t.event, {
         now: t.now,
+        deadline: Date.now() + HOOK_BUDGET_MS,
         facts: (i) => ({ due: isInstanceDue(i, t.kind, t.now, svc.settings.timers) }),
         change: t.change,
         // only a change is audited: a skipped item writes nothing
@@ -103,7 +109,16 @@ function runTimerEvent(svc: Services, t: TimerEventJob): Promise<JobSummary> {
           o.kind === 'applied' ? jobReceipt(t.job, t.now, o.after.statusReason ?? t.job, { instanceId, orderId: o.after.orderId, testFlag: o.after.testFlag }) : undefined,
       });
       if (outcome.kind !== 'applied') return 'skipped';
-      const alert = { kind: t.alert, subject: { instanceId, orderId: outcome.after.orderId }, message: t.message(outcome.before) };
+      const subject = { instanceId, orderId: outcome.after.orderId };
+      if (outcome.hook === 'failed' || outcome.hook === 'running')
+        // the state is recorded but the product may not have acted (blocked access, deleted the data):
+        // nothing retries the hook yet, so a person must (even for debug instances)
+        await svc.alerts.raise({
+          kind: 'product-hook-failed',
+          subject,
+          message: `${t.job}: the instance is ${outcome.after.status} but the product's lifecycle hook ${outcome.hook === 'failed' ? 'failed' : `did not finish within ${HOOK_BUDGET_MS / 1000} s`}; make the product act on it`,
+        });
+      const alert = { kind: t.alert, subject, message: t.message(outcome.before) };
       // console debug instances (dial tests on mock orders that expired long ago) follow the same
       // timers, but nobody is paged for them
       if (outcome.after.testFlag) svc.logger.info(`debug instance: ${alert.message}`, alert.subject);

@@ -11,7 +11,7 @@ import type { BuyerContact } from './instance.ts';
 export type BuyerChannel = 'sms' | 'email' | 'in-site';
 
 export interface BuyerNotice {
-  kind: 'accept-reminder' | 'rebuy-failed';
+  kind: 'accept-reminder' | 'rebuy-failed' | 'package-exhausted';
   /** where to reach the buyer (personal data: the notifier must not log it) */
   to: BuyerContact;
   /** ids of what the notice is about */

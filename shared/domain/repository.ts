@@ -136,6 +136,8 @@ export interface Repository {
   getMeters(instanceIds: readonly string[]): Promise<Map<string, Meter>>;
   saveMeter(next: Meter, expectedVersion: number): Promise<Meter | undefined>;
   commitUsage(u: UsageCommit): Promise<'recorded' | 'duplicate' | 'conflict' | 'sealed'>;
+  /** whether a usage record with this key was recorded */
+  hasUsageKey(instanceId: string, key: string): Promise<boolean>;
   claimBucket(instanceId: string, hour: string, now: string, leaseUntil: string): Promise<UsageBucket | undefined>;
   settleBucket(
     instanceId: string,

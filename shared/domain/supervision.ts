@@ -116,6 +116,8 @@ export interface HardwareOrder {
   rejectionCount: number;
   appealedAt?: string;
   remindersSent: number;
+  /** reminders that could not be sent (the notifier failed) */
+  reminderFailures?: number;
   lastReminderAt?: string;
   nextReminderAt?: string;
   stateReason?: string;

@@ -87,13 +87,21 @@ async function recordOne(svc: Services, input: UsageInput, now: Date): Promise<U
     const { meter, version, terms } = await currentMeter(svc, instance, now);
     const pkg = meter.package;
     if (pkg?.stopWhenExhausted && (pkg.stoppedAt || pkg.remaining < amount)) {
-      // refused, and the package stops serving (once: the first refusal records why)
-      if (!pkg.stoppedAt) {
-        const stopped = { ...meter, package: { ...pkg, stoppedAt: now.toISOString(), stopReason: `usage ${amount} would overrun the remaining ${pkg.remaining}` } };
-        if (!(await svc.store.saveMeter({ ...stopped, updatedAt: now.toISOString() }, version))) continue;
-        return refuse(`package exhausted: ${amount} exceeds the remaining ${pkg.remaining}; buy a new package`, stopped);
-      }
-      return refuse(`package exhausted: not serving since ${pkg.stoppedAt}; buy a new package`, meter);
+      // a resend of a record that was counted is a duplicate, not a refusal
+      if (await svc.store.hasUsageKey(instanceId, key)) return { key, outcome: 'duplicate', serving: isServing(meter), remaining: pkg.remaining };
+      if (pkg.stoppedAt) return refuse(`package exhausted: not serving since ${pkg.stoppedAt}; buy a new package`, meter);
+      // refused, and the package stops serving (once: the first refusal records why, and says so)
+      const stopped: Meter = {
+        ...meter,
+        package: { ...pkg, stoppedAt: now.toISOString(), stopReason: `usage ${amount} would overrun the remaining ${pkg.remaining}` },
+        updatedAt: now.toISOString(),
+      };
+      const intent = intentToRaise(svc, instance, meter, terms, pkg.remaining, now, true);
+      if (intent) stopped.intent = intent;
+      const saved = await svc.store.saveMeter(stopped, version);
+      if (!saved) continue;
+      await afterStop(svc, instance, saved, now);
+      return refuse(`package exhausted: ${amount} exceeds the remaining ${pkg.remaining}; buy a new package`, saved);
     }
     const remaining = pkg ? round4(pkg.remaining - amount) : undefined;
     const next: Meter = {
@@ -106,7 +114,8 @@ async function recordOne(svc: Services, input: UsageInput, now: Date): Promise<U
       lastUsageAt: now.toISOString(),
       updatedAt: now.toISOString(),
     };
-    const intent = pkg && remaining !== undefined ? intentToRaise(svc, instance, meter, terms, remaining, now) : undefined;
+    const stops = Boolean(next.package?.stoppedAt && !pkg?.stoppedAt);
+    const intent = pkg && remaining !== undefined ? intentToRaise(svc, instance, meter, terms, remaining, now, stops) : undefined;
     if (intent) next.intent = intent;
     const outcome = await svc.store.commitUsage({
       instanceId,
@@ -130,7 +139,8 @@ async function recordOne(svc: Services, input: UsageInput, now: Date): Promise<U
       await pause(attempt);
       continue;
     }
-    if (intent) await handOverIntent(svc, instance, { ...next, version: version + 1 }, now);
+    if (stops) await afterStop(svc, instance, { ...next, version: version + 1 }, now);
+    else if (intent) await handOverIntent(svc, instance, { ...next, version: version + 1 }, now);
     return { key, outcome: 'recorded', serving: isServing(next), ...(remaining !== undefined ? { remaining } : {}), ...(intent ? { rebuyIntent: intent.id } : {}) };
   }
   throw new Error(`usage on instance ${instanceId} kept conflicting`);
@@ -138,12 +148,24 @@ async function recordOne(svc: Services, input: UsageInput, now: Date): Promise<U
 
 const round4 = (n: number) => Math.round(n * 10_000) / 10_000;
 
-/** A rebuy intent to raise with this deduction: threshold reached, auto-rebuy on, none yet for this generation. */
-function intentToRaise(svc: Services, instance: Instance, meter: Meter, terms: { threshold?: Threshold; autoRebuy?: boolean } | undefined, remaining: number, now: Date) {
+const autoRebuyOf = (meter: Meter, terms: { autoRebuy?: boolean } | undefined) => meter.autoRebuy ?? terms?.autoRebuy ?? false;
+
+/**
+ * A rebuy intent to raise with this write: auto-rebuy on, none yet for this generation, and the
+ * threshold reached, or the package stopping (it must not run dry silently, whatever the threshold).
+ */
+function intentToRaise(
+  svc: Services,
+  instance: Instance,
+  meter: Meter,
+  terms: { threshold?: Threshold; autoRebuy?: boolean } | undefined,
+  remaining: number,
+  now: Date,
+  stopping = false,
+) {
   const threshold = meter.threshold ?? terms?.threshold;
-  const autoRebuy = meter.autoRebuy ?? terms?.autoRebuy ?? false;
-  if (!threshold || !autoRebuy || !meter.package || meter.intent?.generation === meter.generation) return undefined;
-  if (remaining > thresholdAmount(threshold, meter.package.quota)) return undefined;
+  if (!autoRebuyOf(meter, terms) || !meter.package || meter.intent?.generation === meter.generation) return undefined;
+  if (!stopping && (!threshold || remaining > thresholdAmount(threshold, meter.package.quota))) return undefined;
   svc.logger.info('package threshold reached', { instanceId: instance.instanceId, remaining });
   return {
     id: `rebuy:${instance.instanceId}:${meter.generation}`,
@@ -153,6 +175,24 @@ function intentToRaise(svc: Services, instance: Instance, meter: Meter, terms: {
     remaining,
     dueAt: new Date(now.getTime() + REBUY_HANDOVER_GRACE_MS).toISOString(),
   };
+}
+
+/** A package just stopped serving: its rebuy intent goes out, or, without auto-rebuy, the buyer is told. */
+async function afterStop(svc: Services, instance: Instance, meter: Meter, now: Date) {
+  if (meter.intent?.state === 'PENDING' && meter.intent.generation === meter.generation) {
+    await handOverIntent(svc, instance, meter, now);
+    return;
+  }
+  await svc.notifier
+    .notifyBuyer({
+      kind: 'package-exhausted',
+      to: instance.buyer ?? {},
+      subject: { instanceId: instance.instanceId, orderId: instance.orderId },
+      message: `Your package is used up (${meter.package?.stopReason ?? 'quota used up'}); the service has stopped. Buy a new package to continue.`,
+    })
+    .catch((error: unknown) =>
+      svc.alerts.raise({ kind: 'package-exhausted-not-notified', subject: { instanceId: instance.instanceId }, message: `the buyer could not be told: ${errorName(error)}` }),
+    );
 }
 
 /**
@@ -238,13 +278,16 @@ export async function setPackageSettings(svc: Services, instanceId: string, inpu
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const { meter, version, terms } = await currentMeter(svc, instance, now);
     if (!meter.package) return { error: 'instance is not a package' } as const;
+    // a failed rebuy is re-armed by the buyer's new settings (as on the platform: FAILED → ARMED)
+    const { intent: previous, ...rest } = meter;
     const next: Meter = {
-      ...meter,
+      ...rest,
+      ...(previous && previous.state !== 'FAILED' ? { intent: previous } : {}),
       ...(input.threshold ? { threshold: input.threshold } : {}),
       ...(input.autoRebuy !== undefined ? { autoRebuy: input.autoRebuy } : {}),
       updatedAt: now.toISOString(),
     };
-    const intent = intentToRaise(svc, instance, next, terms, meter.package.remaining, now);
+    const intent = intentToRaise(svc, instance, next, terms, meter.package.remaining, now, Boolean(meter.package.stoppedAt));
     if (intent) next.intent = intent;
     const saved = await svc.store.saveMeter(next, version);
     if (!saved) continue;
@@ -275,6 +318,8 @@ export async function usageInfoOf(svc: Services, instances: readonly Instance[],
 /** A push attempt that never settles (process died) is retried after this. */
 const PUSH_LEASE_MS = 10 * 60_000;
 const MAX_RECORDS_PER_PUSH = 100;
+/** attempts after which a failing push is alerted (once) */
+const ALERT_AFTER_ATTEMPTS = 3;
 const retryDelay = (attempts: number) => Math.min(15 * 60_000 * 2 ** Math.max(0, attempts - 1), 6 * HOUR_MS);
 
 /** The record id the marketplace sees for an hour of an instance: the same on every retry. */
@@ -311,11 +356,35 @@ export async function pushDueUsage(svc: Services, now: Date, timeLeftMs?: () => 
     },
   });
   for (let i = 0; i < claimed.length; i += MAX_RECORDS_PER_PUSH) {
-    const failed = await pushBatch(svc, claimed.slice(i, i + MAX_RECORDS_PER_PUSH), now);
+    const batch = claimed.slice(i, i + MAX_RECORDS_PER_PUSH);
+    // a batch that could not even be settled stays SENDING and is retried after its lease
+    const failed = await pushBatch(svc, batch, now).catch((error: unknown) => {
+      svc.logger.error('usage push batch could not be settled', { records: batch.length, error: errorName(error) });
+      return batch.length;
+    });
     summary.failed += failed;
     summary.done -= failed;
   }
   return summary;
+}
+
+/** Pushed: recorded as such, insistently (a bucket left SENDING would be pushed again after its lease). */
+async function settlePushed(svc: Services, b: UsageBucket, now: Date) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await svc.store.settleBucket(b.instanceId, b.hour, { state: 'PUSHED', pushedAt: now.toISOString() });
+    } catch (error) {
+      if (attempt >= 5) {
+        svc.logger.error('pushed usage could not be recorded as pushed; it may be pushed again after its lease', {
+          instanceId: b.instanceId,
+          hour: b.hour,
+          error: errorName(error),
+        });
+        return;
+      }
+      await pause(attempt);
+    }
+  }
 }
 
 /** Pushes one batch and settles each bucket; returns how many failed. */
@@ -331,28 +400,35 @@ async function pushBatch(svc: Services, buckets: UsageBucket[], now: Date): Prom
   }));
   try {
     await svc.marketplace.pushUsage(records);
-    await Promise.all(buckets.map((b) => svc.store.settleBucket(b.instanceId, b.hour, { state: 'PUSHED', pushedAt: now.toISOString() })));
-    return 0;
   } catch (error) {
-    const rejected = rejectedSns(error);
-    const reason = errorName(error).slice(0, 300);
-    svc.logger.warn('usage push failed', { records: buckets.length, rejected: rejected.size, error: reason });
-    let failed = 0;
-    for (const b of buckets) {
-      if (rejected.has(meteringSn(b.instanceId, b.hour))) {
-        await svc.store.settleBucket(b.instanceId, b.hour, { state: 'REJECTED', lastError: reason });
-        await svc.alerts.raise({ kind: 'usage-rejected', subject: { instanceId: b.instanceId }, message: `the marketplace refused the usage of ${b.hour}: ${reason}` });
-      } else {
-        await svc.store.settleBucket(b.instanceId, b.hour, {
-          state: 'FAILED',
-          lastError: reason,
-          retryAt: new Date(now.getTime() + retryDelay(b.attempts ?? 1)).toISOString(),
-        });
-      }
-      failed++;
-    }
-    return failed;
+    return settleFailedPush(svc, buckets, error, now);
   }
+  // outside the try: a settle that fails after a successful push must never mark the batch FAILED
+  await Promise.all(buckets.map((b) => settlePushed(svc, b, now)));
+  return 0;
+}
+
+/** The push failed: records the marketplace named invalid are REJECTED, the others FAILED (retried). */
+async function settleFailedPush(svc: Services, buckets: UsageBucket[], error: unknown, now: Date): Promise<number> {
+  const rejected = rejectedSns(error);
+  const reason = errorName(error).slice(0, 300);
+  svc.logger.warn('usage push failed', { records: buckets.length, rejected: rejected.size, error: reason });
+  for (const b of buckets) {
+    if (rejected.has(meteringSn(b.instanceId, b.hour))) {
+      await svc.store.settleBucket(b.instanceId, b.hour, { state: 'REJECTED', lastError: reason });
+      await svc.alerts.raise({ kind: 'usage-rejected', subject: { instanceId: b.instanceId }, message: `the marketplace refused the usage of ${b.hour}: ${reason}` });
+      continue;
+    }
+    await svc.store.settleBucket(b.instanceId, b.hour, {
+      state: 'FAILED',
+      lastError: reason,
+      retryAt: new Date(now.getTime() + retryDelay(b.attempts ?? 1)).toISOString(),
+    });
+    // a push that keeps failing (a wrong key, the API down) loses revenue after 21 days: say so early
+    if (b.attempts === ALERT_AFTER_ATTEMPTS)
+      await svc.alerts.raise({ kind: 'usage-push-failing', subject: { instanceId: b.instanceId }, message: `the usage of ${b.hour} failed ${b.attempts} pushes: ${reason}` });
+  }
+  return buckets.length;
 }
 
 /** The records the marketplace named invalid (MKT.9002 / 9004 carry them in extra_info). */

@@ -205,6 +205,7 @@ export function createEntities(table: ServiceTable) {
       rejectionCount: number(),
       appealedAt: optionalString(),
       remindersSent: number(),
+      reminderFailures: number().optional(),
       lastReminderAt: optionalString(),
       nextReminderAt: optionalString(),
       stateReason: optionalString(),

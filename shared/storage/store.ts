@@ -459,6 +459,11 @@ export class Store implements Repository {
     return 'conflict';
   }
 
+  async hasUsageKey(instanceId: string, key: string): Promise<boolean> {
+    const { Item } = await this.e.UsageKeyEntity.build(GetItemCommand).key({ instanceId, key }).options({ consistent: true }).send();
+    return Item !== undefined;
+  }
+
   /**
    * Takes an hour bucket for a push attempt if it is still due (OPEN, FAILED, or SENDING whose lease
    * ran out): it is sealed from then on (later usage goes to another hour) and due again at `leaseUntil`
