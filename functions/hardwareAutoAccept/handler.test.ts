@@ -126,6 +126,18 @@ describe('hardware supervision', () => {
     expect(await run(new Date(signedAt.getTime() + 14 * DAY))).toMatchObject({ due: 0 });
   });
 
+  it('correcting the sign-off time does not bring the next reminder forward', async () => {
+    const signedAt = new Date('2024-09-01T08:00:00Z');
+    const o = await shippedAndSigned('13900000000', signedAt);
+    // the first reminder goes out at the next run (the route's clock is real, the job's is moved)
+    await run(new Date(Date.parse((await line(o.orderId, o.orderLineId))!.nextReminderAt!) + 60_000));
+    expect(notices).toHaveLength(1);
+    const { lastReminderAt } = (await line(o.orderId, o.orderLineId))!;
+    await route('POST', o.orderId, 'sign-off', { signedAt: new Date(signedAt.getTime() - 3_600_000).toISOString() });
+    expect((await line(o.orderId, o.orderLineId))?.nextReminderAt).toBe(new Date(Date.parse(lastReminderAt!) + DAY).toISOString());
+    await route('POST', o.orderId, 'acceptance', { action: 'accept' });
+  });
+
   it('a reminder that could not be sent is tried again within the hour, not the next day', async () => {
     const signedAt = new Date('2024-03-01T08:00:00Z');
     const o = await shippedAndSigned('13900000000', signedAt);
@@ -183,5 +195,6 @@ describe('hardware supervision', () => {
     expect((await route('POST', ids.orderId, 'sign-off', { signedAt: '2999-01-01T00:00:00Z' })).status).toBe(400);
     expect((await route('POST', 'NO-SUCH-ORDER', 'shipment', { carrier: 'SF', trackingNumber: '1', waybillPhone: '1' })).status).toBe(404);
     expect((await route('POST', ids.orderId, 'shipment', { orderLineId: 'other-line', carrier: 'SF', trackingNumber: '1', waybillPhone: '1' })).status).toBe(404);
+    expect((await route('GET', 'X'.repeat(3000))).status).toBe(400);
   });
 });

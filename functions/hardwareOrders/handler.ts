@@ -15,7 +15,9 @@ const Acceptance = z.strictObject({ ...line, action: z.enum(['accept', 'reject',
  * `GET /internal/orders/{orderId}`, `POST …/shipment`, `POST …/sign-off`, `POST …/acceptance`.
  */
 export const handler = createInternalHandler(async (services, event) => {
-  const orderId = event.pathParameters?.orderId ?? '';
+  const path = text(64).safeParse(event.pathParameters?.orderId);
+  if (!path.success) return { status: 400, body: { error: 'orderId must be 1 to 64 characters' } };
+  const orderId = path.data;
   const now = new Date();
   if (event.httpMethod === 'GET') return describeHardwareOrder(services, orderId);
   const action = event.resource?.split('/').pop();

@@ -91,7 +91,10 @@ describe('resourceRelease', () => {
     expect(releasedHooks()).toHaveLength(0);
     expect(alerts).toEqual([expect.objectContaining({ kind: 'instance-release-due', subject: { instanceId: a.instanceId, orderId: a.orderId } })]);
     await expect(run(at, { mode: 'delete-everything' })).rejects.toThrow(/event.mode must be release or report/);
-    expect(await run(at)).toMatchObject({ due: 1, done: 1 });
+    // reported once a day, not at every hourly run
+    expect(await run(new Date(at.getTime() + 3_600_000), { mode: 'report' })).toMatchObject({ due: 0 });
+    expect(alerts).toHaveLength(1);
+    expect(await run(new Date(at.getTime() + DAY + 60_000))).toMatchObject({ due: 1, done: 1 });
   });
 
   it('a renewal that came first wins: renewed + unfrozen instances are never released', async () => {

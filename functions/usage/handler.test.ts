@@ -170,15 +170,17 @@ describe('usage of a usage-stop package', () => {
     expect((await usage([{ key: 'last', instanceId: id, amount: 50 }])).json.results[0]).toMatchObject({ outcome: 'duplicate', remaining: 0 });
   });
 
-  it('a failed rebuy is re-armed when the buyer fixes the settings', async () => {
+  it('a failed rebuy is re-armed when the buyer fixes the settings, as a new intent downstream', async () => {
     rebuyFails = true;
     const id = await pack();
     await usage([{ instanceId: id, amount: 85 }]);
-    expect((await (await store()).getMeter(id))?.intent?.state).toBe('FAILED');
+    const failed = (await (await store()).getMeter(id))?.intent;
+    expect(failed?.state).toBe('FAILED');
     rebuyFails = false;
     const fixed = await post('/internal/instances/{instanceId}/package', { autoRebuy: true }, { instanceId: id });
     expect(fixed.json.intent).toMatchObject({ state: 'NOTIFIED' });
     expect(intents).toHaveLength(1);
+    expect(intents[0]!.intentId).not.toBe(failed!.id);
   });
 
   it('queryInstance reports the package usage in usageInfo', async () => {
@@ -214,5 +216,13 @@ describe('usage input', () => {
     expect(decimals.json.error).toMatch(/4 decimals/);
     expect((await usage([{ instanceId: 'x', amount: -1 }])).status).toBe(400);
     expect((await post('/internal/usage', { records: Array.from({ length: 101 }, (_, i) => ({ key: `${i}`, instanceId: 'x', amount: 1 })) })).status).toBe(400);
+    expect((await post('/internal/instances/{instanceId}/package', { autoRebuy: true }, { instanceId: 'x'.repeat(3000) })).status).toBe(400);
+  });
+
+  it('refuses usage too old to reach the marketplace within its 21-day window', async () => {
+    const id = await instance({ chargingMode: 'ON_DEMAND' });
+    const old = await usage([{ instanceId: id, amount: 1, at: new Date(Date.now() - 22 * 86_400_000).toISOString() }]);
+    expect(old.json.results[0]).toMatchObject({ outcome: 'refused' });
+    expect(old.json.results[0].reason).toMatch(/older than 20 days/);
   });
 });

@@ -24,10 +24,11 @@ const PackageSettings = z.strictObject({ threshold: threshold.optional(), autoRe
 export const handler = createInternalHandler(async (services, event) => {
   const now = new Date();
   if (event.resource === '/internal/usage') return parseJsonBody(event, Usage, async ({ records }) => ({ status: 200, body: { results: await recordUsage(services, records, now) } }));
-  const instanceId = event.pathParameters?.instanceId ?? '';
+  const instanceId = id.safeParse(event.pathParameters?.instanceId);
+  if (!instanceId.success) return { status: 400, body: { error: 'instanceId must be 1 to 64 characters' } };
   return parseJsonBody(event, PackageSettings, async (body) => {
-    const outcome = await setPackageSettings(services, instanceId, body, now);
-    if (!outcome) return { status: 404, body: { error: 'instance not found', instanceId } };
+    const outcome = await setPackageSettings(services, instanceId.data, body, now);
+    if (!outcome) return { status: 404, body: { error: 'instance not found', instanceId: instanceId.data } };
     if ('error' in outcome) return { status: 409, body: { error: outcome.error } };
     return { status: 200, body: outcome.meter };
   });

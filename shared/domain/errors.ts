@@ -1,2 +1,13 @@
 /** How an error is named in logs and audit records: its class and message, never its stack or cause. */
 export const errorName = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+
+/**
+ * The reason of an error raised by code we do not own (the merchant's notifier, a gateway), fit for an
+ * audit record or an alert: digit runs that could be phone numbers and e-mail addresses are masked,
+ * and it is kept short.
+ */
+export const safeReason = (error: unknown) =>
+  errorName(error)
+    .replace(/[\w.+-]+@[\w-]+\.[\w.-]+/g, '<e-mail>')
+    .replace(/\+?\d[\d\s-]{6,}\d/g, '<number>')
+    .slice(0, 300);

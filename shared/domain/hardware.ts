@@ -5,10 +5,12 @@
  * parcels after 10 days when the waybill phone matches, and otherwise reminds the buyer once a day.
  */
 import type { Services } from './call.ts';
-import { errorName } from './errors.ts';
+import { raiseQuietly } from './alerts.ts';
+import { safeReason } from './errors.ts';
 import { jobReceipt, runDueJob, type JobSummary } from './jobs.ts';
 import type { DueRef } from './repository.ts';
 import {
+  AUTO_ACCEPT_AFTER_MS,
   COMPLETION_LAG_MS,
   decideSupervision,
   maskPhone,
@@ -61,9 +63,11 @@ export function recordShipment(svc: Services, orderId: string, input: ShipmentIn
     waybillPhone: input.waybillPhone,
     phoneMatch: phonesMatch(order.buyerPhone, input.waybillPhone),
     shippedAt: (input.shippedAt ?? now).toISOString(),
-    // a new shipment starts the parcel's story again
+    // a new shipment starts the parcel's story again (the last reminder's time is kept: at most one a day)
     signedAt: undefined,
     nextReminderAt: undefined,
+    remindersSent: 0,
+    reminderFailures: 0,
     stateReason: `shipped with ${input.carrier}`,
   }));
 }
@@ -73,10 +77,11 @@ export function recordSignOff(svc: Services, orderId: string, input: { orderLine
   if (signedAt > now.toISOString()) return Promise.resolve(problem(400, 'signedAt is in the future'));
   return operatorChange(svc, orderId, input.orderLineId, 'SIGN', now, 'operator:sign-off', (order) => ({
     signedAt,
-    // a mismatched phone: the first reminder is due at once, then at most once a day
-    nextReminderAt: order.phoneMatch ? undefined : signedAt,
+    // a mismatched phone: the first reminder is due at once, then at most once a day (a corrected
+    // sign-off time does not bring the next reminder forward)
+    nextReminderAt: order.phoneMatch ? undefined : latestOf(signedAt, order.lastReminderAt && after(order.lastReminderAt, REMINDER_INTERVAL_MS)),
     stateReason: order.phoneMatch
-      ? `signed for; accepted automatically at ${after(signedAt, 10 * 86_400_000)} unless the buyer acts`
+      ? `signed for; accepted automatically at ${after(signedAt, AUTO_ACCEPT_AFTER_MS)} unless the buyer acts`
       : 'signed for, but the waybill phone differs from the buyer’s: never accepted automatically',
   }));
 }
@@ -122,6 +127,8 @@ async function operatorChange(
   }
   throw new Error(`hardware order ${orderId}/${lineId} kept changing`);
 }
+
+const latestOf = (a: string, b?: string) => (b && b > a ? b : a);
 
 const subjectOf = (o: HardwareOrder) => ({ orderId: o.orderId, orderLineId: o.orderLineId, testFlag: o.testFlag });
 
@@ -200,7 +207,7 @@ async function remindOne(svc: Services, item: DueRef, now: Date) {
   const subject = { orderId: order.orderId, orderLineId: order.orderLineId };
   // the operator hears of the mismatch once, whether or not the reminder gets through
   if (order.remindersSent === 1 && !order.reminderFailures)
-    await raiseQuietly(svc, {
+    await raiseQuietly(svc.alerts, svc.logger, {
       kind: 'hardware-phone-mismatch',
       subject,
       message: 'signed for, but the waybill phone differs from the buyer’s: the platform will not accept automatically; the buyer is reminded daily',
@@ -221,18 +228,16 @@ async function remindOne(svc: Services, item: DueRef, now: Date) {
         remindersSent: order.remindersSent - 1,
         reminderFailures: failures,
         nextReminderAt: after(now.toISOString(), REMINDER_RETRY_MS),
-        stateReason: `reminder failed: ${errorName(error)}`,
+        stateReason: `reminder failed: ${safeReason(error)}`,
       },
       order.version,
     );
     // the first failure, then once a day while it keeps failing: someone must remind the buyer by hand
     if (failures % 24 === 1)
-      await raiseQuietly(svc, { kind: 'buyer-reminder-failed', subject, message: `the acceptance reminder could not be sent (${failures} failures): ${errorName(error)}` });
+      await raiseQuietly(svc.alerts, svc.logger, { kind: 'buyer-reminder-failed', subject, message: `the acceptance reminder could not be sent (${failures} failures): ${safeReason(error)}` });
     throw error;
   }
   return 'done' as const;
 }
 
-/** An alert that cannot be raised is logged; it never undoes the change it is about. */
-const raiseQuietly = (svc: Services, alert: Parameters<Services['alerts']['raise']>[0]) =>
-  svc.alerts.raise(alert).catch((error: unknown) => svc.logger.error('could not raise an alert', { alert: alert.kind, error: errorName(error) }));
+

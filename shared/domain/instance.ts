@@ -52,6 +52,8 @@ export interface Instance {
   frozenAt?: string;
   /** frozen by our expiryFreeze timer (the marketplace's FREEZE never arrived): a renewal unfreezes it */
   frozenLocally?: boolean;
+  /** resourceRelease in report mode reported it (again a day later, not every hour) */
+  releaseReportedAt?: string;
   /** when the instance last left FROZEN (the expiry timer waits for the renewal's refreshInstance) */
   unfrozenAt?: string;
   releasedAt?: string;

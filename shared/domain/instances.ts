@@ -272,7 +272,6 @@ export const factsOf = (instance: Instance, call: Call): Facts => ({
   debug: call.testFlag && instance.testFlag,
 });
 
-export const dueAfter = (now: Date, ms: number) => new Date(now.getTime() + ms).toISOString();
 
 
 /** Drops undefined and empty-string members (DynamoDB and the marketplace both prefer absent to empty). */

@@ -6,6 +6,7 @@
  * arrives first (or concurrently) always wins, because the job re-checks the timer on the instance it
  * read before each conditional write.
  */
+import { raiseQuietly } from './alerts.ts';
 import type { Services } from './call.ts';
 import type { Instance } from './instance.ts';
 import { applyEvent } from './instances.ts';
@@ -53,7 +54,10 @@ export function releaseRetained(svc: Services, now: Date, mode: ReleaseMode, tim
       handle: async (item) => {
         const instance = await svc.store.getInstance(instanceIdOf(item));
         if (!instance || !isInstanceDue(instance, 'RELEASE', now, svc.settings.timers)) return 'skipped';
-        await svc.alerts.raise({
+        // reported once a day, not at every hourly run (a conditional write: two runs report once)
+        const reported = await svc.store.saveInstance({ ...instance, releaseReportedAt: now.toISOString() }, instance.version);
+        if (!reported) return 'skipped';
+        await raiseQuietly(svc.alerts, svc.logger, {
           kind: 'instance-release-due',
           subject: { instanceId: instance.instanceId, orderId: instance.orderId },
           message: `frozen since ${instance.frozenAt} and past its retention; report mode: not released`,
@@ -113,7 +117,7 @@ function runTimerEvent(svc: Services, t: TimerEventJob): Promise<JobSummary> {
       if (outcome.hook === 'failed' || outcome.hook === 'running')
         // the state is recorded but the product may not have acted (blocked access, deleted the data):
         // nothing retries the hook yet, so a person must (even for debug instances)
-        await svc.alerts.raise({
+        await raiseQuietly(svc.alerts, svc.logger, {
           kind: 'product-hook-failed',
           subject,
           message: `${t.job}: the instance is ${outcome.after.status} but the product's lifecycle hook ${outcome.hook === 'failed' ? 'failed' : `did not finish within ${HOOK_BUDGET_MS / 1000} s`}; make the product act on it`,
@@ -122,7 +126,7 @@ function runTimerEvent(svc: Services, t: TimerEventJob): Promise<JobSummary> {
       // console debug instances (dial tests on mock orders that expired long ago) follow the same
       // timers, but nobody is paged for them
       if (outcome.after.testFlag) svc.logger.info(`debug instance: ${alert.message}`, alert.subject);
-      else await svc.alerts.raise(alert);
+      else await raiseQuietly(svc.alerts, svc.logger, alert);
       return 'done';
     },
   });

@@ -14,7 +14,6 @@ import { receiptOf, type Call, type Reply, type Services } from './call.ts';
 import { awaitsTenant, type AppInfo, type Instance } from './instance.ts';
 import {
   ConcurrencyError,
-  dueAfter,
   factsOf,
   instanceFromOrder,
   notifyLifecycle,
@@ -22,8 +21,10 @@ import {
   applyEvent,
 } from './instances.ts';
 import { decide, type LifecycleState } from './lifecycle.ts';
+import { raiseQuietly } from './alerts.ts';
 import { errorName } from './errors.ts';
 import { runDueJob, type JobSummary } from './jobs.ts';
+import { after } from './timers.ts';
 import { ProvisioningError } from './provisioner.ts';
 import type { CallReceipt } from './repository.ts';
 import { failure, success } from './replies.ts';
@@ -59,11 +60,11 @@ export async function createInstance(
     return reply;
   }
   const instance = instanceFromOrder({ instanceId: businessId, order, line, testFlag: call.testFlag, now: call.receivedAt });
-  instance.provisioningDueAt = dueAfter(call.receivedAt, svc.settings.provisionRetryDelayMs);
+  instance.provisioningDueAt = after(call.receivedAt.toISOString(), svc.settings.provisionRetryDelayMs);
   const claim = await svc.store.createInstance(
     instance,
     receiptOf(call, inProgress(businessId), subjectOf(instance)),
-    dueAfter(call.receivedAt, svc.settings.provisioningWatchMs),
+    after(call.receivedAt.toISOString(), svc.settings.provisioningWatchMs),
   );
   if (!claim.created) return answerRepeatedCreate(svc, call, claim.instanceId);
   return provisionClaimed(svc, call, instance, { order, line });
@@ -222,7 +223,7 @@ async function claimProvisioning(
     // a new cycle provisions a new tenant: nothing of the previous one is kept as if it were current
     ...(restarted ? { releasedAt: undefined, frozenAt: undefined, appInfo: undefined } : {}),
     provisioningAttempts: instance.provisioningAttempts + 1,
-    provisioningDueAt: dueAfter(new Date(Math.max(now.getTime(), Date.now())), svc.settings.provisionRetryDelayMs),
+    provisioningDueAt: after(new Date(Math.max(now.getTime(), Date.now())).toISOString(), svc.settings.provisionRetryDelayMs),
     updatedAt: now.toISOString(),
   };
   return svc.store.saveInstance(next, instance.version, receipt);
@@ -354,18 +355,16 @@ export function watchProvisioning(svc: Services, now: Date, timeLeftMs?: () => n
         instanceId,
         watch.dueAt,
         stuck
-          ? { dueAt: dueAfter(now, svc.settings.provisioningWatchMs), alerts: watch.alerts + 1 }
+          ? { dueAt: after(now.toISOString(), svc.settings.provisioningWatchMs), alerts: watch.alerts + 1 }
           : { alerts: watch.alerts, expireAt: new Date(now.getTime() + 7 * 86_400_000) },
       );
       if (!moved || !stuck) return moved ? 'done' : 'skipped';
       // an alert that cannot be raised must not cost the retry (the next watch is 2 h away)
-      await svc.alerts
-        .raise({
+      await raiseQuietly(svc.alerts, svc.logger, {
         kind: 'provisioning-stuck',
         subject: { instanceId, orderId: instance.orderId, orderLineId: instance.orderLineId },
         message: `still provisioning ${Math.round((now.getTime() - Date.parse(instance.createdAt)) / 60_000)} min after the order's first newInstance (attempt ${instance.provisioningAttempts}); the marketplace unsubscribes it at 3 h`,
-        })
-        .catch((error: unknown) => svc.logger.error('could not raise an alert', { instanceId, error: errorName(error) }));
+      });
       if (isDue(instance, now)) await resumeOne(svc, instanceId, now);
       return 'done';
     },

@@ -71,8 +71,10 @@ export function instanceDue(instance: Instance, policy: InstanceTimerPolicy = DE
   }
   // counted from the freeze, or from the expiry when the instance was renewed (or frozen for another
   // reason) before its expiry: a renewal that arrived first wins even if the UNFREEZE is lost
-  if (instance.status === 'FROZEN' && instance.frozenAt)
-    return { kind: 'RELEASE', at: after(latest(instance.frozenAt, instance.expireTime), policy.retentionMs(instance)) };
+  if (instance.status === 'FROZEN' && instance.frozenAt) {
+    const retained = after(latest(instance.frozenAt, instance.expireTime), policy.retentionMs(instance));
+    return { kind: 'RELEASE', at: latest(retained, instance.releaseReportedAt && after(instance.releaseReportedAt, DAY_MS)) };
+  }
   return undefined;
 }
 

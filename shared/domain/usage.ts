@@ -4,11 +4,13 @@
  */
 import { createHash } from 'node:crypto';
 import { OpenApiError } from '#shared/openapi/client';
+import { MAX_USAGE_AGE_MS, MAX_USAGE_RECORDS } from '#shared/openapi/usage';
 import { formatCompactUtc, formatMarketTimeMillis } from '#shared/protocol/time';
 import type { Services } from './call.ts';
 import type { Threshold } from './catalogue.ts';
 import type { Instance } from './instance.ts';
-import { errorName } from './errors.ts';
+import { raiseQuietly } from './alerts.ts';
+import { errorName, safeReason } from './errors.ts';
 import { runDueJob, type JobSummary } from './jobs.ts';
 import {
   freshMeter,
@@ -41,8 +43,8 @@ export type UsageResult =
 const MAX_ATTEMPTS = 30;
 /** usage keys are remembered this long: a resend later than that would count twice */
 const KEY_TTL_MS = 35 * DAY_MS;
-/** the marketplace refuses usage that began more than 21 days ago (MKT.9004) */
-export const PUSH_WINDOW_MS = 21 * DAY_MS;
+/** usage older than this could not reach the marketplace within its 21-day window (MKT.9004): refused */
+const MAX_REPORT_AGE_MS = MAX_USAGE_AGE_MS - DAY_MS;
 
 const pause = (attempt: number) => new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * 10 * Math.min(attempt + 1, 8)));
 
@@ -81,6 +83,8 @@ async function recordOne(svc: Services, input: UsageInput, now: Date): Promise<U
   if (!instance) return refuse('instance not found');
   if (!meteringOf(svc, instance).metered) return refuse(`instance is not metered (charging mode ${instance.chargingMode})`);
   if (instance.status !== 'ACTIVE') return refuse(`instance is ${instance.status.toLowerCase()}`);
+  if (input.at && input.at.getTime() < now.getTime() - MAX_REPORT_AGE_MS)
+    return refuse('usage older than 20 days cannot be billed any more (the marketplace accepts 21 days)');
 
   let hour = hourOf(input.at && input.at <= now ? input.at : now);
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -100,7 +104,7 @@ async function recordOne(svc: Services, input: UsageInput, now: Date): Promise<U
       if (intent) stopped.intent = intent;
       const saved = await svc.store.saveMeter(stopped, version);
       if (!saved) continue;
-      await afterStop(svc, instance, saved, now);
+      await afterCommit(svc, instance, () => afterStop(svc, instance, saved, Boolean(intent), now));
       return refuse(`package exhausted: ${amount} exceeds the remaining ${pkg.remaining}; buy a new package`, saved);
     }
     const remaining = pkg ? round4(pkg.remaining - amount) : undefined;
@@ -139,12 +143,15 @@ async function recordOne(svc: Services, input: UsageInput, now: Date): Promise<U
       await pause(attempt);
       continue;
     }
-    if (stops) await afterStop(svc, instance, { ...next, version: version + 1 }, now);
-    else if (intent) await handOverIntent(svc, instance, { ...next, version: version + 1 }, now);
+    const stored = { ...next, version: version + 1 };
+    if (stops) await afterCommit(svc, instance, () => afterStop(svc, instance, stored, Boolean(intent), now));
+    else if (intent) await afterCommit(svc, instance, () => handOverIntent(svc, instance, stored, now));
     return { key, outcome: 'recorded', serving: isServing(next), ...(remaining !== undefined ? { remaining } : {}), ...(intent ? { rebuyIntent: intent.id } : {}) };
   }
   throw new Error(`usage on instance ${instanceId} kept conflicting`);
 }
+
+const attemptOf = (intentId: string) => Number(/#(\d+)$/.exec(intentId)?.[1] ?? 1);
 
 const round4 = (n: number) => Math.round(n * 10_000) / 10_000;
 
@@ -162,13 +169,15 @@ function intentToRaise(
   remaining: number,
   now: Date,
   stopping = false,
+  attempt = 1,
 ) {
   const threshold = meter.threshold ?? terms?.threshold;
   if (!autoRebuyOf(meter, terms) || !meter.package || meter.intent?.generation === meter.generation) return undefined;
   if (!stopping && (!threshold || remaining > thresholdAmount(threshold, meter.package.quota))) return undefined;
   svc.logger.info('package threshold reached', { instanceId: instance.instanceId, remaining });
   return {
-    id: `rebuy:${instance.instanceId}:${meter.generation}`,
+    // a re-armed intent (after a failure) is a new one downstream: the attempt is part of its id
+    id: `rebuy:${instance.instanceId}:${meter.generation}#${attempt}`,
     generation: meter.generation,
     state: 'PENDING' as const,
     raisedAt: now.toISOString(),
@@ -177,12 +186,28 @@ function intentToRaise(
   };
 }
 
-/** A package just stopped serving: its rebuy intent goes out, or, without auto-rebuy, the buyer is told. */
-async function afterStop(svc: Services, instance: Instance, meter: Meter, now: Date) {
-  if (meter.intent?.state === 'PENDING' && meter.intent.generation === meter.generation) {
+/**
+ * What follows a committed usage write (hand-overs, notices) never turns the record into a failure: the
+ * record is counted; a pending intent is picked up by the sweep.
+ */
+async function afterCommit(svc: Services, instance: Instance, work: () => Promise<unknown>) {
+  try {
+    await work();
+  } catch (error) {
+    svc.logger.error('after a usage record: follow-up failed', { instanceId: instance.instanceId, error: errorName(error) });
+  }
+}
+
+/**
+ * A package just stopped serving: the rebuy intent this write raised goes out; one raised earlier is
+ * already being handed over (by its deduction or the sweep); without any, the buyer is told.
+ */
+async function afterStop(svc: Services, instance: Instance, meter: Meter, raisedHere: boolean, now: Date) {
+  if (raisedHere) {
     await handOverIntent(svc, instance, meter, now);
     return;
   }
+  if (meter.intent?.generation === meter.generation && meter.intent.state !== 'FAILED') return;
   await svc.notifier
     .notifyBuyer({
       kind: 'package-exhausted',
@@ -191,7 +216,11 @@ async function afterStop(svc: Services, instance: Instance, meter: Meter, now: D
       message: `Your package is used up (${meter.package?.stopReason ?? 'quota used up'}); the service has stopped. Buy a new package to continue.`,
     })
     .catch((error: unknown) =>
-      svc.alerts.raise({ kind: 'package-exhausted-not-notified', subject: { instanceId: instance.instanceId }, message: `the buyer could not be told: ${errorName(error)}` }),
+      raiseQuietly(svc.alerts, svc.logger, {
+        kind: 'package-exhausted-not-notified',
+        subject: { instanceId: instance.instanceId },
+        message: `the buyer could not be told: ${safeReason(error)}`,
+      }),
     );
 }
 
@@ -220,20 +249,20 @@ async function handOverIntent(svc: Services, instance: Instance, meter: Meter, n
     });
     settled = { state: 'NOTIFIED' };
   } catch (error) {
-    settled = { state: 'FAILED', reason: errorName(error).slice(0, 300) };
+    settled = { state: 'FAILED', reason: safeReason(error) };
     svc.logger.warn('rebuy intent failed', { instanceId: instance.instanceId, intentId: intent.id, error: settled.reason });
     await svc.notifier
       .notifyBuyer({
         kind: 'rebuy-failed',
         to: instance.buyer ?? {},
         subject: { instanceId: instance.instanceId, orderId: instance.orderId },
-        message: `The automatic repurchase of your package could not be placed (${settled.reason}). Please check your auto-rebuy settings or buy a new package.`,
+        message: 'The automatic repurchase of your package could not be placed. Please check your auto-rebuy settings or buy a new package.',
       })
       .catch((notifyError: unknown) =>
-        svc.alerts.raise({
+        raiseQuietly(svc.alerts, svc.logger, {
           kind: 'rebuy-failure-not-notified',
           subject: { instanceId: instance.instanceId },
-          message: `rebuy failed and the buyer could not be told: ${errorName(notifyError)}`,
+          message: `rebuy failed (${settled.reason}) and the buyer could not be told: ${safeReason(notifyError)}`,
         }),
       );
   }
@@ -260,6 +289,11 @@ export function checkRebuyIntents(svc: Services, now: Date, timeLeftMs?: () => n
       const [instance, meter] = await Promise.all([svc.store.getInstance(item.instanceId!), svc.store.getMeter(item.instanceId!)]);
       const intent = meter?.intent;
       if (!instance || !meter || intent?.state !== 'PENDING' || intent.dueAt > now.toISOString()) return 'skipped';
+      if (intent.generation !== packageGeneration(instance) || instance.status !== 'ACTIVE') {
+        // a new package was bought, or the instance is frozen / released: that rebuy is moot
+        const moot = { ...meter, intent: { ...intent, state: 'FAILED' as const, reason: `not handed over: instance ${instance.status.toLowerCase()}, package ${packageGeneration(instance)}` } };
+        return (await svc.store.saveMeter(moot, meter.version)) ? 'done' : 'skipped';
+      }
       // claim it (a conditional write) before calling anyone: two runs hand it over once
       const lease = new Date(now.getTime() + REBUY_HANDOVER_GRACE_MS).toISOString();
       const claimed = await svc.store.saveMeter({ ...meter, intent: { ...intent, dueAt: lease } }, meter.version);
@@ -275,6 +309,7 @@ export function checkRebuyIntents(svc: Services, now: Date, timeLeftMs?: () => n
 export async function setPackageSettings(svc: Services, instanceId: string, input: { threshold?: Threshold; autoRebuy?: boolean }, now: Date) {
   const instance = await svc.store.getInstance(instanceId);
   if (!instance) return undefined;
+  if (instance.status !== 'ACTIVE') return { error: `instance is ${instance.status.toLowerCase()}` } as const;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const { meter, version, terms } = await currentMeter(svc, instance, now);
     if (!meter.package) return { error: 'instance is not a package' } as const;
@@ -287,7 +322,8 @@ export async function setPackageSettings(svc: Services, instanceId: string, inpu
       ...(input.autoRebuy !== undefined ? { autoRebuy: input.autoRebuy } : {}),
       updatedAt: now.toISOString(),
     };
-    const intent = intentToRaise(svc, instance, next, terms, meter.package.remaining, now, Boolean(meter.package.stoppedAt));
+    const rearm = previous?.state === 'FAILED' && previous.generation === meter.generation ? attemptOf(previous.id) + 1 : 1;
+    const intent = intentToRaise(svc, instance, next, terms, meter.package.remaining, now, Boolean(meter.package.stoppedAt), rearm);
     if (intent) next.intent = intent;
     const saved = await svc.store.saveMeter(next, version);
     if (!saved) continue;
@@ -317,7 +353,6 @@ export async function usageInfoOf(svc: Services, instances: readonly Instance[],
 
 /** A push attempt that never settles (process died) is retried after this. */
 const PUSH_LEASE_MS = 10 * 60_000;
-const MAX_RECORDS_PER_PUSH = 100;
 /** attempts after which a failing push is alerted (once) */
 const ALERT_AFTER_ATTEMPTS = 3;
 const retryDelay = (attempts: number) => Math.min(15 * 60_000 * 2 ** Math.max(0, attempts - 1), 6 * HOUR_MS);
@@ -342,9 +377,9 @@ export async function pushDueUsage(svc: Services, now: Date, timeLeftMs?: () => 
     handle: async (item) => {
       const bucket = await svc.store.claimBucket(item.instanceId!, item.hour!, now.toISOString(), new Date(now.getTime() + PUSH_LEASE_MS).toISOString());
       if (!bucket) return 'skipped';
-      if (Date.parse(bucket.hour) < now.getTime() - PUSH_WINDOW_MS) {
+      if (Date.parse(bucket.hour) < now.getTime() - MAX_USAGE_AGE_MS) {
         await svc.store.settleBucket(bucket.instanceId, bucket.hour, { state: 'EXPIRED', lastError: 'began more than 21 days ago' });
-        await svc.alerts.raise({
+        await raiseQuietly(svc.alerts, svc.logger, {
           kind: 'usage-too-old',
           subject: { instanceId: bucket.instanceId },
           message: `usage of the hour ${bucket.hour} (${bucket.value}) was never pushed and is now outside the marketplace's 21-day window`,
@@ -355,8 +390,8 @@ export async function pushDueUsage(svc: Services, now: Date, timeLeftMs?: () => 
       return 'done';
     },
   });
-  for (let i = 0; i < claimed.length; i += MAX_RECORDS_PER_PUSH) {
-    const batch = claimed.slice(i, i + MAX_RECORDS_PER_PUSH);
+  for (let i = 0; i < claimed.length; i += MAX_USAGE_RECORDS) {
+    const batch = claimed.slice(i, i + MAX_USAGE_RECORDS);
     // a batch that could not even be settled stays SENDING and is retried after its lease
     const failed = await pushBatch(svc, batch, now).catch((error: unknown) => {
       svc.logger.error('usage push batch could not be settled', { records: batch.length, error: errorName(error) });
@@ -416,7 +451,7 @@ async function settleFailedPush(svc: Services, buckets: UsageBucket[], error: un
   for (const b of buckets) {
     if (rejected.has(meteringSn(b.instanceId, b.hour))) {
       await svc.store.settleBucket(b.instanceId, b.hour, { state: 'REJECTED', lastError: reason });
-      await svc.alerts.raise({ kind: 'usage-rejected', subject: { instanceId: b.instanceId }, message: `the marketplace refused the usage of ${b.hour}: ${reason}` });
+      await raiseQuietly(svc.alerts, svc.logger, { kind: 'usage-rejected', subject: { instanceId: b.instanceId }, message: `the marketplace refused the usage of ${b.hour}: ${reason}` });
       continue;
     }
     await svc.store.settleBucket(b.instanceId, b.hour, {
@@ -426,7 +461,7 @@ async function settleFailedPush(svc: Services, buckets: UsageBucket[], error: un
     });
     // a push that keeps failing (a wrong key, the API down) loses revenue after 21 days: say so early
     if (b.attempts === ALERT_AFTER_ATTEMPTS)
-      await svc.alerts.raise({ kind: 'usage-push-failing', subject: { instanceId: b.instanceId }, message: `the usage of ${b.hour} failed ${b.attempts} pushes: ${reason}` });
+      await raiseQuietly(svc.alerts, svc.logger, { kind: 'usage-push-failing', subject: { instanceId: b.instanceId }, message: `the usage of ${b.hour} failed ${b.attempts} pushes: ${reason}` });
   }
   return buckets.length;
 }

@@ -97,6 +97,7 @@ export function createEntities(table: ServiceTable) {
       frozenAt: optionalString(),
       frozenLocally: boolean().optional(),
       unfrozenAt: optionalString(),
+      releaseReportedAt: optionalString(),
       releasedAt: optionalString(),
       createdAt: string(),
       updatedAt: string(),
