@@ -195,6 +195,22 @@ describe('expiryFreeze', () => {
     expect((await (await store()).getInstance(instanceId))?.status).toBe('ACTIVE');
   });
 
+  it('a renewal paid while the marketplace had the instance frozen, whose UNFREEZE never comes, is reported once after a day', async () => {
+    const { instanceId, orderId } = await instanceExpiringAt(new Date(Date.now() - 24 * HOUR));
+    await call({ activity: 'updateInstanceStatus', instanceId, status: 'FREEZE' });
+    expect((await renew(instanceId, new Date('2099-01-01T00:00:00Z'))).json.resultCode).toBe('000000');
+    const renewedAt = Date.parse((await (await store()).getInstance(instanceId))!.renewedWhileFrozenAt!);
+    expect(await run(new Date(renewedAt + 20 * HOUR))).toMatchObject({ due: 0 });
+    expect(await run(new Date(renewedAt + 25 * HOUR))).toMatchObject({ due: 1, done: 1 });
+    expect(alerts).toEqual([expect.objectContaining({ kind: 'renewed-but-frozen', subject: { instanceId, orderId } })]);
+    expect((await (await store()).getInstance(instanceId))?.status).toBe('FROZEN');
+    expect(await run(new Date(renewedAt + 50 * HOUR))).toMatchObject({ due: 0 });
+    // the UNFREEZE, restarted from the console, still works
+    expect((await call({ activity: 'updateInstanceStatus', instanceId, status: 'UNFREEZE' })).json.resultCode).toBe('000000');
+    expect(await (await store()).getInstance(instanceId)).toMatchObject({ status: 'ACTIVE' });
+    expect((await (await store()).getInstance(instanceId))?.renewedWhileFrozenAt).toBeUndefined();
+  });
+
   it('refuses an event whose time is not an instant, changing nothing', async () => {
     await expect(handler({ time: 'yesterday' } as never, {} as never)).rejects.toThrow(/event.time must be an ISO 8601 instant/);
   });

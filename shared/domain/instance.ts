@@ -52,6 +52,10 @@ export interface Instance {
   frozenAt?: string;
   /** frozen by our expiryFreeze timer (the marketplace's FREEZE never arrived): a renewal unfreezes it */
   frozenLocally?: boolean;
+  /** a renewal arrived while the marketplace had it frozen: its UNFREEZE is expected */
+  renewedWhileFrozenAt?: string;
+  /** the expected UNFREEZE did not come within a day and an operator was told */
+  stillFrozenAlertedAt?: string;
   /** resourceRelease in report mode reported it (again a day later, not every hour) */
   releaseReportedAt?: string;
   /** when the instance last left FROZEN (the expiry timer waits for the renewal's refreshInstance) */

@@ -37,6 +37,8 @@ export async function refreshInstance(
     }),
     change: (instance) => ({
       expireTime: req.expireTime.toISOString(),
+      // renewed while the marketplace has it frozen: its UNFREEZE should follow (expiryFreeze watches)
+      ...(instance.status === 'FROZEN' && req.expireTime > call.receivedAt ? { renewedWhileFrozenAt: call.receivedAt.toISOString(), stillFrozenAlertedAt: undefined } : {}),
       trial: req.scene === 'TRIAL_TO_FORMAL' ? false : instance.trial,
       ...(req.productId ? { product: { ...instance.product, productId: req.productId } } : {}),
     }),

@@ -131,6 +131,8 @@ export async function applyEvent(svc: Services, instanceId: string, event: Lifec
       ...(decision.to === 'FROZEN'
         ? { frozenAt: merged.frozenAt ?? o.now.toISOString() }
         : { frozenAt: undefined, frozenLocally: undefined, ...(instance.status === 'FROZEN' ? { unfrozenAt: o.now.toISOString() } : {}) }),
+      // what a freeze waited for belongs to that freeze
+      ...((decision.to === 'FROZEN') !== (instance.status === 'FROZEN') ? { renewedWhileFrozenAt: undefined, stillFrozenAlertedAt: undefined } : {}),
       ...o.change?.(merged),
       status: decision.to,
       appliedOps: o.opKey ? [...instance.appliedOps, o.opKey].slice(-MAX_APPLIED_OPS) : instance.appliedOps,

@@ -10,7 +10,7 @@ import { raiseQuietly } from './alerts.ts';
 import type { Services } from './call.ts';
 import type { Instance } from './instance.ts';
 import { applyEvent } from './instances.ts';
-import { jobReceipt, runDueJob, type JobSummary } from './jobs.ts';
+import { jobReceipt, runDueJob, type ItemOutcome, type JobSummary } from './jobs.ts';
 import type { LifecycleEvent } from './lifecycle.ts';
 import type { DueRef } from './repository.ts';
 import { isInstanceDue, type ReleaseMode, type TimerKind } from './timers.ts';
@@ -20,10 +20,25 @@ const HOOK_BUDGET_MS = 30_000;
 
 const hours = (ms: number) => `${Math.round((ms / 3_600_000) * 10) / 10} h`;
 
-/** expiryFreeze: yearly/monthly instances still ACTIVE past expiry + grace are frozen locally. */
+/**
+ * expiryFreeze: yearly/monthly instances still ACTIVE past expiry + grace are frozen locally. An instance
+ * renewed while frozen whose UNFREEZE has not come for a day is reported (once): the buyer has paid.
+ */
 export function freezeExpired(svc: Services, now: Date, timeLeftMs?: () => number): Promise<JobSummary> {
   const grace = svc.settings.timers.expiryGraceMs;
   return runTimerEvent(svc, {
+    other: async (instance) => {
+      if (instance.status !== 'FROZEN') return undefined;
+      if (!isInstanceDue(instance, 'EXPIRY', now, svc.settings.timers)) return 'skipped';
+      const noted = await svc.store.saveInstance({ ...instance, stillFrozenAlertedAt: now.toISOString() }, instance.version);
+      if (!noted) return 'skipped';
+      await raiseQuietly(svc.alerts, svc.logger, {
+        kind: 'renewed-but-frozen',
+        subject: { instanceId: instance.instanceId, orderId: instance.orderId },
+        message: `renewed at ${instance.renewedWhileFrozenAt} (expiry ${instance.expireTime}) but still frozen: the marketplace's UNFREEZE never arrived; restart it in the seller console`,
+      });
+      return 'done';
+    },
     job: 'expiryFreeze',
     kind: 'EXPIRY',
     event: 'EXPIRED',
@@ -83,6 +98,8 @@ export function releaseRetained(svc: Services, now: Date, mode: ReleaseMode, tim
 }
 
 interface TimerEventJob {
+  /** handles an instance the timer event is not for (undefined: apply the event) */
+  other?: (instance: Instance) => Promise<ItemOutcome | undefined>;
   job: string;
   kind: TimerKind;
   event: LifecycleEvent;
@@ -103,7 +120,11 @@ function runTimerEvent(svc: Services, t: TimerEventJob): Promise<JobSummary> {
     itemBudgetMs: HOOK_BUDGET_MS + 5000,
     handle: async (item) => {
       const instanceId = instanceIdOf(item);
+      const current = await svc.store.getInstance(instanceId);
+      const handled = current && (await t.other?.(current));
+      if (handled) return handled;
       const outcome = await applyEvent(svc, instanceId, t.event, {
+        current,
         now: t.now,
         deadline: Date.now() + HOOK_BUDGET_MS,
         facts: (i) => ({ due: isInstanceDue(i, t.kind, t.now, svc.settings.timers) }),

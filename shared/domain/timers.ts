@@ -11,7 +11,7 @@ export const TIMER_KINDS = [
   'PROVISION',
   /** a provisioning that may still be running 2 h after its first newInstance (provisioningWatch) */
   'WATCH',
-  /** yearly/monthly instance past its expiry plus grace (expiryFreeze) */
+  /** yearly/monthly instance past its expiry plus grace; or renewed while frozen without UNFREEZE (expiryFreeze) */
   'EXPIRY',
   /** frozen instance past its retention period (resourceRelease) */
   'RELEASE',
@@ -71,6 +71,9 @@ export function instanceDue(instance: Instance, policy: InstanceTimerPolicy = DE
   }
   // counted from the freeze, or from the expiry when the instance was renewed (or frozen for another
   // reason) before its expiry: a renewal that arrived first wins even if the UNFREEZE is lost
+  // renewed while frozen and the UNFREEZE has not come for a day: expiryFreeze tells an operator (once)
+  if (instance.status === 'FROZEN' && instance.renewedWhileFrozenAt && !instance.stillFrozenAlertedAt)
+    return { kind: 'EXPIRY', at: after(instance.renewedWhileFrozenAt, RENEWAL_AFTER_UNFREEZE_MS) };
   if (instance.status === 'FROZEN' && instance.frozenAt) {
     const retained = after(latest(instance.frozenAt, instance.expireTime), policy.retentionMs(instance));
     return { kind: 'RELEASE', at: latest(retained, instance.releaseReportedAt && after(instance.releaseReportedAt, DAY_MS)) };

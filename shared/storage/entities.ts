@@ -98,6 +98,8 @@ export function createEntities(table: ServiceTable) {
       frozenLocally: boolean().optional(),
       unfrozenAt: optionalString(),
       releaseReportedAt: optionalString(),
+      renewedWhileFrozenAt: optionalString(),
+      stillFrozenAlertedAt: optionalString(),
       releasedAt: optionalString(),
       createdAt: string(),
       updatedAt: string(),
