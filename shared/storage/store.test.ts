@@ -149,6 +149,20 @@ describe('Store', () => {
     expect(work.read).toBe(work.items.length);
   });
 
+  it('backfills the timers of instances written by the first version (one scan, conditional rewrites)', async () => {
+    const old = instance({ expireTime: '2027-03-01T00:00:00.000Z' });
+    await store.createInstance(old, receipt());
+    const key = { pk: `INSTANCE#${old.instanceId}`, sk: 'INSTANCE' };
+    const { Item } = await raw.documentClient.send(new GetCommand({ TableName: raw.tableName, Key: key }));
+    const { timer: _timer, dueAt: _dueAt, ...withoutTimer } = Item!;
+    await raw.documentClient.send(new PutCommand({ TableName: raw.tableName, Item: withoutTimer }));
+    expect((await store.dueWork('EXPIRY', new Date('2027-03-01T03:00:00.000Z'))).items.map((i) => i.instanceId)).not.toContain(old.instanceId);
+    const progress = await store.backfillInstanceTimers();
+    expect(progress.rewritten).toBe(progress.scanned);
+    expect(progress.scanned).toBeGreaterThan(1);
+    expect((await store.dueWork('EXPIRY', new Date('2027-03-01T03:00:00.000Z'))).items.map((i) => i.instanceId)).toContain(old.instanceId);
+  });
+
   it('records an order notice once', async () => {
     const notice = { orderId: 'CSN1', orderLineId: 'CSN1-000001', testFlag: false, order: { orderId: 'CSN1' }, buyer: { email: 'a@b.c' }, notifiedAt: now.toISOString() };
     expect(await store.recordOrderNotice(notice, receipt({ activity: 'orderNotify' }))).toBe('recorded');

@@ -7,7 +7,7 @@
  */
 import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand as DocumentQueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand as DocumentQueryCommand, ScanCommand as DocumentScanCommand } from '@aws-sdk/lib-dynamodb';
 // subpath imports keep the bundle to what is used
 import type { FormattedItem } from 'dynamodb-toolbox/entity';
 import { BatchGetRequest } from 'dynamodb-toolbox/entity/actions/batchGet';
@@ -520,6 +520,39 @@ export class Store implements Repository {
       ...rest,
       ...(threshold?.percent !== undefined ? { threshold: { percent: threshold.percent } } : threshold?.amount !== undefined ? { threshold: { amount: threshold.amount } } : {}),
     };
+  }
+
+  // ---------------------------------------------------------------- maintenance
+
+  /**
+   * One-off migration (`npm run backfill-timers`), never used by a scheduled job: rewrites every instance
+   * so that its timers are derived by this version (instances written by the first version have none for
+   * expiry and release). Each rewrite is conditional on the version read; a lost race needs no retry
+   * (the winner's write derived the timers too).
+   */
+  async backfillInstanceTimers(onPage?: (progress: { scanned: number; rewritten: number }) => void) {
+    const progress = { scanned: 0, rewritten: 0 };
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.documentClient.send(
+        new DocumentScanCommand({
+          TableName: this.tableName,
+          FilterExpression: '#sk = :instance',
+          ExpressionAttributeNames: { '#sk': 'sk' },
+          ExpressionAttributeValues: { ':instance': 'INSTANCE' },
+          ExclusiveStartKey,
+        }),
+      );
+      for (const raw of page.Items ?? []) {
+        if (typeof raw.pk !== 'string' || !raw.pk.startsWith('INSTANCE#')) continue;
+        progress.scanned++;
+        const instance = await this.getInstance(raw.pk.slice('INSTANCE#'.length));
+        if (instance && (await this.saveInstance(instance, instance.version))) progress.rewritten++;
+      }
+      ExclusiveStartKey = page.LastEvaluatedKey;
+      onPage?.(progress);
+    } while (ExclusiveStartKey);
+    return progress;
   }
 
   // ---------------------------------------------------------------- internals
