@@ -126,12 +126,5 @@ export async function runJob<S>(handler: AnyHandler, time: Date, extra: Record<s
   return (await handler(event, { ...context, getRemainingTimeInMillis: () => 300_000 })) as S;
 }
 
-/** The counts every job returns (shared/domain/jobs.ts). */
-export interface JobCounts {
-  due: number;
-  read: number;
-  done: number;
-  skipped: number;
-  failed: number;
-  deferred: number;
-}
+/** The counts every job returns. */
+export type { JobSummary as JobCounts } from '../domain/jobs.ts';
