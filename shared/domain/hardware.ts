@@ -7,7 +7,7 @@
 import type { Services } from './call.ts';
 import { raiseQuietly } from './alerts.ts';
 import { safeReason } from './errors.ts';
-import { jobReceipt, runDueJob, type JobSummary } from './jobs.ts';
+import { combineSummaries, jobReceipt, runDueJob, type JobSummary } from './jobs.ts';
 import type { DueRef } from './repository.ts';
 import {
   AUTO_ACCEPT_AFTER_MS,
@@ -139,16 +139,7 @@ const subjectOf = (o: HardwareOrder) => ({ orderId: o.orderId, orderLineId: o.or
 export async function autoAcceptHardware(svc: Services, now: Date, timeLeftMs?: () => number): Promise<JobSummary> {
   const accepted = await runDueJob(svc, { job: 'hardwareAutoAccept', kind: 'ACCEPT', now, timeLeftMs, handle: (item) => acceptOne(svc, item, now) });
   const reminded = await runDueJob(svc, { job: 'hardwareAutoAccept', kind: 'REMIND', now, timeLeftMs, handle: (item) => remindOne(svc, item, now) });
-  return {
-    job: 'hardwareAutoAccept',
-    now: now.toISOString(),
-    due: accepted.due + reminded.due,
-    read: accepted.read + reminded.read,
-    done: accepted.done + reminded.done,
-    skipped: accepted.skipped + reminded.skipped,
-    failed: accepted.failed + reminded.failed,
-    deferred: accepted.deferred + reminded.deferred,
-  };
+  return combineSummaries(accepted, reminded);
 }
 
 /** Re-reads the line and applies `next` if the timer is still due, conditional on the version read. */

@@ -66,6 +66,14 @@ export async function runDueJob(svc: Services, run: JobRun): Promise<JobSummary>
   return summary;
 }
 
+/** One job's counts over several timer kinds (the first summary names the job and its time). */
+export function combineSummaries(first: JobSummary, ...rest: JobSummary[]): JobSummary {
+  const total = { ...first };
+  for (const part of rest)
+    for (const key of ['due', 'read', 'done', 'skipped', 'failed', 'deferred'] as const) total[key] += part[key];
+  return total;
+}
+
 /**
  * The audit record of a job's change, written in the same transaction as the change (on the item's
  * call history, beside the marketplace's calls). A job has no nonce to protect: none is stored.
