@@ -27,14 +27,18 @@ const log = (message: string) => console.log(`[local] ${message}`);
 
 /** Everything started so far, stopped in reverse on Ctrl-C, on SIGTERM/SIGHUP, on a failed start, or when orphaned. */
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
-let stopping = false;
-async function stop(code: number): Promise<never> {
-  if (!stopping) {
-    stopping = true;
+let stopping: Promise<never> | undefined;
+/**
+ * Stops everything once. A second call (serverless-offline exiting because the first call stopped it,
+ * a second signal) waits for the same cleanup instead of exiting half-way with DynamoDB Local left running.
+ */
+function stop(code: number): Promise<never> {
+  stopping ??= (async () => {
     log('stopping…');
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
-  }
-  process.exit(code);
+    process.exit(code);
+  })();
+  return stopping;
 }
 
 /** A port already taken would silently mix this stack with whatever holds it: refuse instead. */
