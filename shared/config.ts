@@ -67,6 +67,8 @@ function releaseModeOf(raw: string | undefined): 'release' | 'report' {
 const list = (raw: string | undefined) => (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 
 const positive = z.number().positive();
+/** a package threshold (catalogue and per-instance settings) */
+export const ThresholdSchema = z.union([z.strictObject({ percent: z.number().min(0).max(100) }), z.strictObject({ amount: z.number().nonnegative() })]);
 const CatalogueJson = z.array(
   z
     .object({
@@ -78,7 +80,7 @@ const CatalogueJson = z.array(
       package: z
         .object({
           quota: positive.optional(),
-          threshold: z.union([z.object({ percent: z.number().min(0).max(100) }).strict(), z.object({ amount: z.number().nonnegative() }).strict()]).optional(),
+          threshold: ThresholdSchema.optional(),
           autoRebuy: z.boolean().optional(),
           stopWhenExhausted: z.boolean().optional(),
         })

@@ -1,8 +1,9 @@
 import * as z from 'zod';
 import { describeHardwareOrder, recordAcceptance, recordShipment, recordSignOff } from '#shared/domain/hardware';
+import { fields } from '#shared/http/callback';
 import { createInternalHandler, parseJsonBody } from '#shared/http/internalRoute';
 
-const text = (max: number) => z.string().trim().min(1).max(max);
+const text = fields.id;
 const instant = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
 const line = { orderLineId: text(64).optional() };
 

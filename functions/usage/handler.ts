@@ -1,8 +1,10 @@
 import * as z from 'zod';
 import { recordUsage, setPackageSettings } from '#shared/domain/usage';
+import { ThresholdSchema } from '#shared/config';
+import { fields } from '#shared/http/callback';
 import { createInternalHandler, parseJsonBody } from '#shared/http/internalRoute';
 
-const id = z.string().trim().min(1).max(64);
+const id = fields.id();
 const amount = z
   .number()
   .positive()
@@ -14,8 +16,7 @@ const Usage = z.strictObject({
     .min(1)
     .max(100),
 });
-const threshold = z.union([z.strictObject({ percent: z.number().min(0).max(100) }), z.strictObject({ amount: z.number().nonnegative() })]);
-const PackageSettings = z.strictObject({ threshold: threshold.optional(), autoRebuy: z.boolean().optional() });
+const PackageSettings = z.strictObject({ threshold: ThresholdSchema.optional(), autoRebuy: z.boolean().optional() });
 
 /**
  * Usage reported by the product, IAM-authorised: `POST /internal/usage` (1–100 records, each with its

@@ -21,7 +21,7 @@ import {
   type HardwareOrder,
   type SupervisionEvent,
 } from './supervision.ts';
-import { after } from './timers.ts';
+import { after, latest } from './timers.ts';
 
 export type OperatorAnswer = { status: 200; body: unknown } | { status: 400 | 404 | 409; body: { error: string } };
 
@@ -79,7 +79,7 @@ export function recordSignOff(svc: Services, orderId: string, input: { orderLine
     signedAt,
     // a mismatched phone: the first reminder is due at once, then at most once a day (a corrected
     // sign-off time does not bring the next reminder forward)
-    nextReminderAt: order.phoneMatch ? undefined : latestOf(signedAt, order.lastReminderAt && after(order.lastReminderAt, REMINDER_INTERVAL_MS)),
+    nextReminderAt: order.phoneMatch ? undefined : latest(signedAt, order.lastReminderAt && after(order.lastReminderAt, REMINDER_INTERVAL_MS)),
     stateReason: order.phoneMatch
       ? `signed for; accepted automatically at ${after(signedAt, AUTO_ACCEPT_AFTER_MS)} unless the buyer acts`
       : 'signed for, but the waybill phone differs from the buyer’s: never accepted automatically',
@@ -128,8 +128,6 @@ async function operatorChange(
   throw new Error(`hardware order ${orderId}/${lineId} kept changing`);
 }
 
-const latestOf = (a: string, b?: string) => (b && b > a ? b : a);
-
 const subjectOf = (o: HardwareOrder) => ({ orderId: o.orderId, orderLineId: o.orderLineId, testFlag: o.testFlag });
 
 /**
@@ -143,11 +141,20 @@ export async function autoAcceptHardware(svc: Services, now: Date, timeLeftMs?: 
 }
 
 /** Re-reads the line and applies `next` if the timer is still due, conditional on the version read. */
-async function claimDue(svc: Services, item: DueRef, kind: 'ACCEPT' | 'REMIND', now: Date, next: (o: HardwareOrder) => HardwareOrder, activity: string) {
+/** `next` returns undefined when the table says the event changes nothing: then nothing is written. */
+async function claimDue(
+  svc: Services,
+  item: DueRef,
+  kind: 'ACCEPT' | 'REMIND',
+  now: Date,
+  next: (o: HardwareOrder) => HardwareOrder | undefined,
+  activity: string,
+) {
   const order = await svc.store.getHardwareOrder(item.orderId!, item.orderLineId!);
   const due = order && supervisionDue(order);
   if (!order || due?.kind !== kind || due.at > now.toISOString()) return undefined;
   const changed = next(order);
+  if (!changed) return undefined;
   const saved = await svc.store.saveHardwareOrder(changed, order.version, jobReceipt(activity, now, changed.stateReason ?? activity, subjectOf(order)));
   return saved && { before: order, after: saved };
 }
@@ -160,7 +167,7 @@ async function acceptOne(svc: Services, item: DueRef, now: Date) {
     now,
     (o) => {
       const decision = decideSupervision(o.state, 'AUTO_ACCEPT');
-      if (decision.kind !== 'apply') return o;
+      if (decision.kind !== 'apply') return undefined;
       return {
         ...o,
         state: decision.to,

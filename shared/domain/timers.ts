@@ -52,7 +52,8 @@ export const DEFAULT_INSTANCE_TIMERS: InstanceTimerPolicy = {
 };
 
 export const after = (iso: string, ms: number) => new Date(Date.parse(iso) + ms).toISOString();
-const latest = (a: string, b?: string) => (b && Date.parse(b) > Date.parse(a) ? b : a);
+/** The later of two ISO instants (the second may be absent). */
+export const latest = (a: string, b?: string) => (b && Date.parse(b) > Date.parse(a) ? b : a);
 
 /**
  * After an UNFREEZE the marketplace's refreshInstance (the renewal that was paid) may arrive later or
