@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { BuyerNotice, RebuyIntent } from '#shared/domain/notifier';
 import { getRuntime } from '#shared/runtime';
 import { freshOrder, invoke, signedEvent, startHarness, type Harness } from '#shared/testing/harness';
@@ -207,6 +207,16 @@ describe('usage input', () => {
     expect(answer.json.results.map((r: { outcome: string }) => r.outcome)).toEqual(['refused', 'refused', 'refused', 'recorded']);
     expect(answer.json.results[0].reason).toMatch(/not metered/);
     expect(answer.json.results[2].reason).toMatch(/frozen/);
+  });
+
+  it('reads each instance once per request, however many records it carries', async () => {
+    const id = await instance({ chargingMode: 'ON_DEMAND' });
+    const repository = await store();
+    const reads = vi.spyOn(repository, 'getInstance');
+    const answer = await usage(Array.from({ length: 10 }, () => ({ instanceId: id, amount: 1 })));
+    expect(answer.json.results.every((r: { outcome: string }) => r.outcome === 'recorded')).toBe(true);
+    expect(reads.mock.calls.filter(([read]) => read === id)).toHaveLength(1);
+    reads.mockRestore();
   });
 
   it('answers malformed bodies with 400 and a reason', async () => {

@@ -50,8 +50,11 @@ const pause = (attempt: number) => new Promise((resolve) => setTimeout(resolve, 
 
 /** `POST /internal/usage`: each record on its own (one failing does not undo the others). */
 export async function recordUsage(svc: Services, records: readonly UsageInput[], now: Date): Promise<UsageResult[]> {
+  // a batch usually reports for few instances: each is read once per request, its meter once per record
+  const instances = new Map<string, Promise<Instance | undefined>>();
+  const instanceOf = (id: string) => instances.get(id) ?? instances.set(id, svc.store.getInstance(id)).get(id)!;
   const results: UsageResult[] = [];
-  for (const record of records) results.push(await recordOne(svc, record, now));
+  for (const record of records) results.push(await recordOne(svc, record, await instanceOf(record.instanceId), now));
   return results;
 }
 
@@ -70,9 +73,8 @@ async function currentMeter(svc: Services, instance: Instance, now: Date) {
   return { meter: freshMeter(instance, terms, isPackage, now, stored), version: stored?.version ?? 0, terms };
 }
 
-async function recordOne(svc: Services, input: UsageInput, now: Date): Promise<UsageResult> {
+async function recordOne(svc: Services, input: UsageInput, instance: Instance | undefined, now: Date): Promise<UsageResult> {
   const { key, instanceId, amount } = input;
-  const instance = await svc.store.getInstance(instanceId);
   const refuse = (reason: string, meter?: Meter): UsageResult => ({
     key,
     outcome: 'refused',
