@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import type { OperatorAlert } from '#shared/domain/alerts';
 import { formatMarketTime } from '#shared/protocol/time';
 import { getRuntime } from '#shared/runtime';
-import { freshOrder, invoke, runJob, signedEvent, startHarness, type Harness, type JobCounts } from '#shared/testing/harness';
+import { captureAlerts, freshOrder, invoke, runJob, signedEvent, startHarness, type Harness, type JobCounts } from '#shared/testing/harness';
 import { handler as produce } from '../produce/handler.ts';
 import { handler } from './handler.ts';
 
@@ -24,10 +24,10 @@ vi.mock('#shared/product/provisioner', async (importOriginal) => {
 });
 
 let h: Harness;
-const alerts: OperatorAlert[] = [];
+let alerts: OperatorAlert[] = [];
 beforeAll(async () => {
   h = await startHarness();
-  (await getRuntime()).services.alerts = { raise: async (a) => void alerts.push(a) };
+  alerts = await captureAlerts();
 });
 afterAll(() => h.close());
 beforeEach(() => {

@@ -8,19 +8,19 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { OperatorAlert } from '#shared/domain/alerts';
 import type { BuyerNotice } from '#shared/domain/notifier';
 import { getRuntime } from '#shared/runtime';
-import { freshOrder, invoke, runJob, signedEvent, startHarness, type Harness, type JobCounts } from '#shared/testing/harness';
+import { captureAlerts, freshOrder, invoke, runJob, signedEvent, startHarness, type Harness, type JobCounts } from '#shared/testing/harness';
 import { handler as routes } from '../hardwareOrders/handler.ts';
 import { handler as produce } from '../produce/handler.ts';
 import { handler } from './handler.ts';
 
 let h: Harness;
-const alerts: OperatorAlert[] = [];
+let alerts: OperatorAlert[] = [];
 const notices: BuyerNotice[] = [];
 let failNotices = 0;
 beforeAll(async () => {
   h = await startHarness({ PRODUCT_CATALOGUE: JSON.stringify([{ skuCode: 'sku-appliance', kind: 'hardware', name: 'Edge appliance' }]) });
   const { services } = await getRuntime();
-  services.alerts = { raise: async (a) => void alerts.push(a) };
+  alerts = await captureAlerts();
   const recording = services.notifier;
   services.notifier = {
     ...recording,

@@ -13,7 +13,7 @@ import type { OperatorAlert } from '#shared/domain/alerts';
 import type { AppInfo } from '#shared/domain/instance';
 import type { ProvisionRequest } from '#shared/domain/provisioner';
 import { getRuntime } from '#shared/runtime';
-import { freshOrder, invoke, runJob, signedEvent, startHarness, type Harness, type JobCounts } from '#shared/testing/harness';
+import { captureAlerts, freshOrder, invoke, runJob, signedEvent, startHarness, type Harness, type JobCounts } from '#shared/testing/harness';
 import { handler as produce } from '../produce/handler.ts';
 import { handler } from './handler.ts';
 
@@ -32,11 +32,11 @@ vi.mock('#shared/product/provisioner', () => ({
 }));
 
 let h: Harness;
-const alerts: OperatorAlert[] = [];
+let alerts: OperatorAlert[] = [];
 beforeAll(async () => {
   // the watch delay is the default (2 h, PROVISIONING_WATCH_MINUTES unset)
   h = await startHarness({ PROVISION_BUDGET_MS: '50', RESUME_BUDGET_MS: '500', PROVISION_RETRY_DELAY_MS: '60000' });
-  (await getRuntime()).services.alerts = { raise: async (a) => void alerts.push(a) };
+  alerts = await captureAlerts();
 });
 afterAll(() => h.close());
 beforeEach(() => {

@@ -11,16 +11,16 @@ import type { OperatorAlert } from '#shared/domain/alerts';
 import { hourOf } from '#shared/domain/metering';
 import { meteringSn } from '#shared/domain/usage';
 import { getRuntime } from '#shared/runtime';
-import { freshOrder, invoke, runJob, signedEvent, startHarness, type Harness, type JobCounts } from '#shared/testing/harness';
+import { captureAlerts, freshOrder, invoke, runJob, signedEvent, startHarness, type Harness, type JobCounts } from '#shared/testing/harness';
 import { handler as produce } from '../produce/handler.ts';
 import { handler as usageRoute } from '../usage/handler.ts';
 import { handler } from './handler.ts';
 
 let h: Harness;
-const alerts: OperatorAlert[] = [];
+let alerts: OperatorAlert[] = [];
 beforeAll(async () => {
   h = await startHarness();
-  (await getRuntime()).services.alerts = { raise: async (a) => void alerts.push(a) };
+  alerts = await captureAlerts();
 });
 afterAll(() => h.close());
 beforeEach(() => void (alerts.length = 0));

@@ -10,6 +10,8 @@ import { startLocalMarketplace, type LocalMarketplace } from '../../infra/local/
 import type { OrderInfo } from '../openapi/order.ts';
 import { signV2Request } from '../protocol/signature.ts';
 import { LOCAL_DEFAULTS } from '../secrets.ts';
+import type { OperatorAlert } from '../domain/alerts.ts';
+import { getRuntime } from '../runtime.ts';
 import { createTestTable } from './table.ts';
 
 export const ACCESS_KEY = LOCAL_DEFAULTS.KOOGALLERY_ACCESS_KEY;
@@ -117,6 +119,13 @@ export function freshOrder(over: { chargingMode?: string; orderType?: string; sk
     ],
     buyerInfo: { customerId: 'cust-1', customerName: 'acme', mobilePhone: '18612345678', email: 'owner@acme.example' },
   };
+}
+
+/** Replaces the runtime's operator alerts with a list the test reads (call after startHarness). */
+export async function captureAlerts(): Promise<OperatorAlert[]> {
+  const alerts: OperatorAlert[] = [];
+  (await getRuntime()).services.alerts = { raise: async (alert) => void alerts.push(alert) };
+  return alerts;
 }
 
 /** Runs a scheduled job's handler as EventBridge would, as of `time` (plus any operator options). */
