@@ -89,7 +89,8 @@ export class Store implements Repository {
   private readonly sealer: Sealer;
   private readonly auditTtlSeconds: number;
   private readonly nonceTtlSeconds: number;
-  private readonly documentClient: DynamoDBDocumentClient;
+  /** the client every request goes through (tests and the bench add middleware to count or fail calls) */
+  readonly documentClient: DynamoDBDocumentClient;
   private readonly tableName: string;
   private readonly instanceTimers?: InstanceTimerPolicy;
 
