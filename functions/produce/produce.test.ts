@@ -159,14 +159,15 @@ describe('POST /produce — lifecycle', () => {
     const reborn = await (await store()).getInstance(instanceId);
     expect(reborn).toMatchObject({ status: 'ACTIVE', statusReason: 'tenant provisioned', provisioningAttempts: 2 });
     expect(reborn?.releasedAt).toBeUndefined();
-    // the next cycle fails to read the order once: the instance waits for its retry, not stuck as provisioned
+    // the next cycle fails to read the order once: 000005 with nothing changed, and the resend provisions
     expect((await call({ activity: 'releaseInstance', instanceId, testFlag: '1' })).json.resultCode).toBe('000000');
     h.marketplace.injectFaults({ count: 1, mode: 'error' });
-    const stalled = await call({ activity: 'newInstance', businessId: randomUUID(), orderId: 'MOCKPERIODYEARNEW', orderLineId: 'MOCKPERIODYEARNEW-000001', testFlag: '1' });
-    expect(stalled.json).toMatchObject({ resultCode: '000004', instanceId });
-    const waiting = await (await store()).getInstance(instanceId);
-    expect(waiting?.appInfo).toBeUndefined();
-    expect((await (await store()).dueProvisioning(new Date(Date.now() + 120_000))).includes(instanceId)).toBe(true);
+    const failed = await call({ activity: 'newInstance', businessId: randomUUID(), orderId: 'MOCKPERIODYEARNEW', orderLineId: 'MOCKPERIODYEARNEW-000001', testFlag: '1' });
+    expect(failed.json.resultCode).toBe('000005');
+    expect(await (await store()).getInstance(instanceId)).toMatchObject({ status: 'RELEASED', provisioningAttempts: 2 });
+    const resent = await call({ activity: 'newInstance', businessId: randomUUID(), orderId: 'MOCKPERIODYEARNEW', orderLineId: 'MOCKPERIODYEARNEW-000001', testFlag: '1' });
+    expect(resent.json).toEqual({ resultCode: '000000', resultMsg: 'success.', instanceId });
+    expect(await (await store()).getInstance(instanceId)).toMatchObject({ status: 'ACTIVE', provisioningAttempts: 3 });
     expect((await call({ activity: 'updateInstanceStatus', instanceId, status: 'FREEZE', testFlag: '1' })).json.resultCode).toBe('000000');
   });
 });

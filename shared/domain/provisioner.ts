@@ -37,6 +37,16 @@ export interface LifecycleChange {
 }
 
 export interface Provisioner {
+  /**
+   * `true` when `provision` has no effect outside this service (it only derives how the buyer signs
+   * in, like the built-in provisioner): newInstance then provisions before it claims the order line
+   * and commits the finished instance in one transaction (one write round trip); concurrent copies of
+   * the call may each run `provision`, and only the result of the copy that wins the order line is
+   * kept. Leave it unset when `provision` creates anything in your product: the order line is then
+   * claimed first, so no copy of the call ever reaches the product twice at once, and the outcome is
+   * a second write.
+   */
+  readonly sideEffectFree?: boolean;
   provision(request: ProvisionRequest, signal: AbortSignal): Promise<AppInfo>;
   onLifecycle?(change: LifecycleChange): Promise<void>;
 }

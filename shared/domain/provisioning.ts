@@ -1,12 +1,19 @@
 /**
  * newInstance and everything that provisions (spec 3.1; business rules 3.1, T8).
  *
- * Claim first, provision second: the order line, the instance (PROVISIONING, due for a retry later)
- * and the call's nonce and audit record are committed in one conditional transaction before the
- * product is asked for anything. So concurrent copies of a call and replayed nonces never reach the
- * product; only the call that won the order line provisions, under the instance id that is answered.
- * Its final answer (000000, 000004 or the product's refusal) then rewrites the audit record together
- * with the instance's new state.
+ * Two ways to create, chosen by the provisioner (provisioner.ts `sideEffectFree`):
+ * - Claim first, provision second (a product that creates anything real): the order line, the
+ *   instance (PROVISIONING, due for a retry later) and the call's nonce and audit record are committed
+ *   in one conditional transaction before the product is asked for anything. So concurrent copies of
+ *   a call and replayed nonces never reach the product; only the call that won the order line
+ *   provisions, under the instance id that is answered. Its final answer (000000, 000004 or the
+ *   product's refusal) then rewrites the audit record together with the instance's new state: two
+ *   write round trips.
+ * - Provision first, commit once (a provisioner that only derives a login, like the built-in one): the
+ *   outcome is computed first and the instance is committed in its final state (ACTIVE, FAILED, or
+ *   PROVISIONING when the provisioner outlived the budget) with the order line, nonce and audit record
+ *   in ONE transaction. Concurrent copies each compute a login; the one that wins the order line is
+ *   kept and answered to all of them, the others' are never seen. One write round trip.
  */
 import { findOrderLine, type OrderInfo, type OrderLine } from '#shared/openapi/order';
 import { ResultCode } from '#shared/protocol/resultCodes';
@@ -42,39 +49,112 @@ const subjectOf = (i: Pick<Instance, 'instanceId' | 'orderId' | 'orderLineId'>) 
   orderLineId: i.orderLineId,
 });
 
+interface CreateRequest {
+  orderId: string;
+  orderLineId: string;
+  businessId: string;
+}
+
 /** newInstance: the same order line always yields the instance id of its first call (its businessId). */
-export async function createInstance(
-  svc: Services,
-  call: Call,
-  req: { orderId: string; orderLineId: string; businessId: string },
-): Promise<Reply> {
-  const { orderId, orderLineId, businessId } = req;
+export async function createInstance(svc: Services, call: Call, req: CreateRequest): Promise<Reply> {
+  const provisioner = call.testFlag ? svc.debugProvisioner : svc.provisioner;
+  if (provisioner.sideEffectFree) return createProvisioned(svc, call, req);
+  const { orderId, orderLineId } = req;
   const existing = await svc.store.findInstanceIdByOrderLine(orderId, orderLineId);
   if (existing) return answerRepeatedCreate(svc, call, existing);
+  const created = await newInstanceFromOrder(svc, call, req);
+  if ('reply' in created) return created.reply;
+  const { instance, source } = created;
+  instance.provisioningDueAt = after(call.receivedAt.toISOString(), svc.settings.provisionRetryDelayMs);
+  const claim = await svc.store.createInstance(instance, receiptOf(call, inProgress(instance.instanceId), subjectOf(instance)), watchAt(svc, call));
+  if (!claim.created) return answerRepeatedCreate(svc, call, claim.instanceId);
+  return provisionClaimed(svc, call, instance, source);
+}
 
+/**
+ * Provision first, commit once: the instance is written in the state its provisioning reached within
+ * the budget, with the order line, the nonce and the answer, in one transaction. A repeated call finds
+ * the order line taken only at that write, and is answered as a repeat (its own outcome is dropped).
+ */
+async function createProvisioned(svc: Services, call: Call, req: CreateRequest): Promise<Reply> {
+  const created = await newInstanceFromOrder(svc, call, req);
+  if ('reply' in created) return created.reply;
+  const { instance, source } = created;
+  const outcome = await provisionWithin(svc, instance, source, answerBudget(svc, call));
+  const settled = settle(svc, instance, outcome, call.receivedAt);
+  const claim = await svc.store.createInstance(
+    settled.instance,
+    receiptOf(call, settled.reply, subjectOf(instance)),
+    outcome.kind === 'pending' ? watchAt(svc, call) : undefined,
+  );
+  if (!claim.created) {
+    if (outcome.kind === 'pending') outcome.promise.catch(() => undefined); // not ours to finish
+    return answerRepeatedCreate(svc, call, claim.instanceId, source);
+  }
+  if (outcome.kind === 'pending') finishInBackground(svc, instance.instanceId, outcome.promise);
+  else if (outcome.kind === 'refused') logRefusal(svc, instance.instanceId, outcome.error);
+  else await notifyLifecycle(svc, { event: 'PROVISIONED', from: 'PROVISIONING', instance: settled.instance }, call.deadline);
+  return settled.reply;
+}
+
+/** A provisioning outcome as the instance to store and the answer to give (lifecycle table decides the state). */
+function settle(svc: Services, instance: Instance, outcome: ProvisionOutcome, now: Date): { instance: Instance; reply: Reply } {
+  const { instanceId } = instance;
+  if (outcome.kind === 'pending')
+    return {
+      instance: { ...instance, provisioningDueAt: after(now.toISOString(), svc.settings.provisionRetryDelayMs) },
+      reply: inProgress(instanceId),
+    };
+  const event = outcome.kind === 'done' ? 'PROVISIONED' : 'PROVISION_FAILED';
+  const decision = decide(instance.status, event, { provisioned: false });
+  if (decision.kind !== 'apply') throw new Error(`lifecycle table: ${event} does not apply to a new instance`);
+  if (outcome.kind === 'done')
+    return {
+      instance: { ...instance, status: decision.to, appInfo: outcome.appInfo, statusReason: 'tenant provisioned' },
+      reply: success({ instanceId }),
+    };
+  const { error } = outcome;
+  return {
+    instance: { ...instance, status: decision.to, statusReason: refusalReason(error) },
+    reply: failure(error.code, error.message, { instanceId }),
+  };
+}
+
+/** The order line of a newInstance call and the instance it would create; or the refusal already recorded. */
+async function newInstanceFromOrder(
+  svc: Services,
+  call: Call,
+  { orderId, orderLineId, businessId }: CreateRequest,
+): Promise<{ instance: Instance; source: { order: OrderInfo; line: OrderLine } } | { reply: Reply }> {
   const order = await svc.marketplace.queryOrder(orderId, orderLineId, { deadline: call.deadline });
   const line = findOrderLine(order, orderLineId);
   if (!line) {
     const reply = failure(ResultCode.INVALID_PARAMETER, `order line ${orderLineId} not found in order ${orderId}`);
     await svc.store.recordCall(receiptOf(call, reply, { orderId, orderLineId }));
-    return reply;
+    return { reply };
   }
   const instance = instanceFromOrder({ instanceId: businessId, order, line, testFlag: call.testFlag, now: call.receivedAt });
-  instance.provisioningDueAt = after(call.receivedAt.toISOString(), svc.settings.provisionRetryDelayMs);
-  const claim = await svc.store.createInstance(
-    instance,
-    receiptOf(call, inProgress(businessId), subjectOf(instance)),
-    after(call.receivedAt.toISOString(), svc.settings.provisioningWatchMs),
-  );
-  if (!claim.created) return answerRepeatedCreate(svc, call, claim.instanceId);
-  return provisionClaimed(svc, call, instance, { order, line });
+  return { instance, source: { order, line } };
 }
+
+/** The provisioning watch of a first claim (provisioningWatch alerts if it is still unfinished then). */
+const watchAt = (svc: Services, call: Call) => after(call.receivedAt.toISOString(), svc.settings.provisioningWatchMs);
+
+/** What is left of the call's budget for the provisioner. */
+const answerBudget = (svc: Services, call: Call) =>
+  Math.min(svc.settings.provisionBudgetMs, call.deadline - Date.now() - WRITE_RESERVE_MS);
 
 /**
  * newInstance for an order line that has its instance: the same id, as the instance is now. A failed
  * provisioning, one whose process died (due again) or a new dial-test cycle is taken over by this call.
  */
-async function answerRepeatedCreate(svc: Services, call: Call, instanceId: string): Promise<Reply> {
+async function answerRepeatedCreate(
+  svc: Services,
+  call: Call,
+  instanceId: string,
+  /** the order as this call already read it */
+  known?: { order: OrderInfo; line: OrderLine },
+): Promise<Reply> {
   for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
     const instance = await svc.store.getInstance(instanceId);
     if (!instance) throw new Error(`order line points at missing instance ${instanceId}`);
@@ -88,9 +168,9 @@ async function answerRepeatedCreate(svc: Services, call: Call, instanceId: strin
     const receipt = receiptOf(call, inProgress(instanceId, 'provisioning resumed'), subjectOf(instance));
     const claimed = await claimProvisioning(svc, instance, target, call.receivedAt, receipt);
     if (!claimed) continue;
-    let source;
+    let source = known;
     try {
-      source = await orderLineOf(svc, claimed, call.deadline);
+      source ??= await orderLineOf(svc, claimed, call.deadline);
     } catch (error) {
       // the claim made it due again: the job (or the next resend) retries
       svc.logger.warn('order unavailable to resume provisioning', { instanceId, error: errorName(error) });
@@ -115,8 +195,7 @@ async function provisionClaimed(
   source: { order: OrderInfo; line: OrderLine },
 ): Promise<Reply> {
   const { instanceId } = claimed;
-  const budget = Math.min(svc.settings.provisionBudgetMs, call.deadline - Date.now() - WRITE_RESERVE_MS);
-  const outcome = await provisionWithin(svc, claimed, source, budget);
+  const outcome = await provisionWithin(svc, claimed, source, answerBudget(svc, call));
   // the outcome is written with the call's audit record (its nonce was stored by the claim), starting
   // from the claimed instance: no re-read unless another writer changed it meanwhile
   const answering = (reply: Reply): CommitOptions => ({
@@ -267,16 +346,21 @@ export async function completeProvisioning(
 
 /** The product refused this provisioning: FAILED; the marketplace's next newInstance retries it. */
 async function markFailed(svc: Services, instanceId: string, error: ProvisioningError, now: Date, { receipt, current, deadline }: CommitOptions = {}) {
-  // after a 000004 the marketplace only polls: an operator must see this (ERROR log → alarm)
-  svc.logger.error('provisioning failed', { instanceId, code: error.code, permanent: error.permanent });
+  logRefusal(svc, instanceId, error);
   await applyEvent(svc, instanceId, 'PROVISION_FAILED', {
     now,
-    change: () => ({ provisioningDueAt: undefined, statusReason: `provisioning refused (${error.code}): ${error.message}` }),
+    change: () => ({ provisioningDueAt: undefined, statusReason: refusalReason(error) }),
     receipt: () => receipt,
     current,
     deadline,
   });
 }
+
+const refusalReason = (error: ProvisioningError) => `provisioning refused (${error.code}): ${error.message}`;
+
+/** after a 000004 the marketplace only polls: an operator must see a refusal (ERROR log → alarm) */
+const logRefusal = (svc: Services, instanceId: string, error: ProvisioningError) =>
+  svc.logger.error('provisioning failed', { instanceId, code: error.code, permanent: error.permanent });
 
 /** A background or scheduled attempt failed: give up when the product says so or attempts are spent. */
 async function giveUpIfFinal(svc: Services, instanceId: string, error: ProvisioningError, now: Date) {

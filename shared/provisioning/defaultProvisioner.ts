@@ -32,6 +32,8 @@ export function createDefaultProvisioner(options: DefaultProvisionerOptions): Pr
   const fill = (template: string, values: Record<string, string>) =>
     template.replace(/\{(\w+)\}/g, (whole, name: string) => encodeURIComponent(values[name] ?? whole));
   return {
+    // it creates nothing: newInstance may run it before claiming the order line (one write)
+    sideEffectFree: true,
     async provision({ instanceId, order, testFlag }) {
       const customerName = order.buyerInfo?.customerName ?? 'tenant';
       const values = { instanceId, customerName };

@@ -7,6 +7,8 @@
  * answer was lost: the write happened but the caller cannot know) — the case retries must survive.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { getRuntime } from '../runtime.ts';
+import { Store } from '../storage/store.ts';
 
 export type DynamoCommand = string;
 
@@ -89,3 +91,16 @@ export function probeDynamo(client: DynamoDBDocumentClient): DynamoProbe {
     remove: () => void client.middlewareStack.remove(NAME),
   };
 }
+
+/** The probe on the running service's store (call after startHarness). */
+export async function probeRuntime(): Promise<DynamoProbe> {
+  const { store } = (await getRuntime()).services;
+  if (!(store instanceof Store)) throw new Error('probeRuntime: the runtime store is not a DynamoDB Store');
+  return probeDynamo(store.documentClient);
+}
+
+const WRITE_COMMANDS = ['TransactWriteItemsCommand', 'PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'BatchWriteItemCommand'];
+
+/** Write round trips among counted requests. */
+export const writeRoundTrips = (counts: Record<DynamoCommand, number>): number =>
+  WRITE_COMMANDS.reduce((sum, command) => sum + (counts[command] ?? 0), 0);
