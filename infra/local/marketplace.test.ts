@@ -85,6 +85,67 @@ describe('local marketplace: test-support routes', () => {
     expect(mkt.calls().some((c) => c.path.startsWith('/__local'))).toBe(false);
   });
 
+  it('fails a seeded share of calls with {rate, seed, mode}: the same seed fails the same calls, logged with their fault', async () => {
+    const run = async (seed: number, mode: 'error' | 'business' | 'mixed', rate = 0.3, calls = 40) => {
+      const own = await startLocalMarketplace({ port: 0, credentials: { [AK]: SK } });
+      try {
+        own.injectFaults({ rate, seed, mode });
+        for (let i = 0; i < calls; i++) {
+          const url = `${own.url}${QUERY}?orderId=MOCKONDEMAND`;
+          const headers = signApigRequest({ method: 'GET', url, headers: { 'Content-Type': 'application/json' } }, AK, SK);
+          // 'timeout' leaves the call hanging: cut it short, the log entry is written when the request arrives
+          await fetch(url, { headers, signal: AbortSignal.timeout(100) }).then((r) => r.text()).catch(() => undefined);
+        }
+        return own.calls().map((c) => c.fault ?? '-');
+      } finally {
+        await own.close();
+      }
+    };
+    const first = await run(7, 'error');
+    expect(await run(7, 'error')).toEqual(first);
+    expect(await run(8, 'error')).not.toEqual(first);
+    const failed = first.filter((f) => f !== '-').length;
+    expect(failed).toBeGreaterThan(4);
+    expect(failed).toBeLessThan(22);
+    expect(new Set(first)).toEqual(new Set(['-', 'error']));
+    expect(new Set(await run(3, 'mixed', 1, 15))).toEqual(new Set(['error', 'timeout', 'business']));
+    expect(new Set(await run(3, 'business', 0, 10))).toEqual(new Set(['-']));
+  });
+
+  it('logs what each injected fault did: 503, no answer (0), or MKT.0999 with HTTP 200', async () => {
+    const own = await startLocalMarketplace({ port: 0, credentials: { [AK]: SK } });
+    try {
+      const url = `${own.url}${QUERY}?orderId=MOCKONDEMAND`;
+      const get = () => {
+        const headers = signApigRequest({ method: 'GET', url, headers: { 'Content-Type': 'application/json' } }, AK, SK);
+        return fetch(url, { headers, signal: AbortSignal.timeout(200) }).then(async (r) => ({ status: r.status, body: await r.json() }), () => 'no answer');
+      };
+      own.injectFaults({ count: 1, mode: 'timeout' });
+      expect(await get()).toBe('no answer');
+      own.injectFaults({ rate: 1, seed: 1, mode: 'business' });
+      expect(await get()).toEqual({ status: 200, body: { resultCode: 'MKT.0999', resultMsg: 'system error (injected)' } });
+      own.injectFaults({ count: 0, mode: 'error' });
+      expect(await get()).toMatchObject({ status: 200, body: { resultCode: 'MKT.0000' } });
+      expect(own.calls().map(({ status, fault }) => ({ status, fault }))).toEqual([
+        { status: 0, fault: 'timeout' },
+        { status: 200, fault: 'business' },
+        { status: 200, fault: undefined },
+      ]);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('accepts the seeded form at POST /__local/faults and refuses a rate outside 0..1', async () => {
+    expect((await post('/__local/faults', '{"rate":1.5,"seed":1,"mode":"error"}')).status).toBe(400);
+    expect((await post('/__local/faults', '{"rate":0.5,"mode":"error"}')).status).toBe(400);
+    expect((await post('/__local/faults', '{"rate":1,"seed":4,"mode":"error"}')).status).toBe(204);
+    expect((await query('?orderId=MOCKONDEMAND')).status).toBe(503);
+    expect(mkt.calls().at(-1)).toMatchObject({ status: 503, fault: 'error' });
+    expect((await post('/__local/faults', '{"count":0,"mode":"error"}')).status).toBe(204);
+    expect((await query('?orderId=MOCKONDEMAND')).status).toBe(200);
+  });
+
   it('leaves timed-out queries unanswered and still closes promptly', async () => {
     const own = await startLocalMarketplace({ port: 0, credentials: {} });
     own.injectFaults({ count: 1, mode: 'timeout' });

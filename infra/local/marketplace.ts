@@ -27,8 +27,11 @@
  * - `POST /__local/orders` (OrderInfo JSON) registers or replaces an order; 400 when invalid.
  * - `POST /__local/faults` `{count, mode}`: the next `count` API calls (order queries and usage pushes, one
  *   shared counter) fail with HTTP 503 ('error'), get no answer until the emulator closes ('timeout'), or
- *   answer `MKT.0999` ('business').
- * - `GET /__local/calls`: the log of API calls (not of `/__local` calls).
+ *   answer `MKT.0999` ('business'). `{rate, seed, mode}`: from now on each API call fails with probability
+ *   `rate`, drawn from a generator seeded with `seed` (the same seed and the same sequence of calls fail
+ *   the same calls); `mode` may also be 'mixed' (each fault one of the three, drawn from the same
+ *   generator). `{count: 0, mode: 'error'}` turns faults off.
+ * - `GET /__local/calls`: the log of API calls (not of `/__local` calls), each with the fault injected into it, if any.
  * - `GET /__local/usage`: `{records, duplicates}`, the accepted unique usage records and the duplicate count.
  *
  * Run directly (`tsx infra/local/marketplace.ts`): listens on `PORT` (default 4010) with the
@@ -53,10 +56,12 @@ const USAGE_DATA_PATH = '/api/mkp-openapi-public/global/v1/isv/usage-data';
 /** allowed distance of the usage push `ts` from now, either direction (our choice) */
 const USAGE_TS_WINDOW_MS = 5 * 60_000;
 
-const Faults = z.object({
-  count: z.number().int().nonnegative(),
-  mode: z.enum(['error', 'timeout', 'business']),
-});
+const FaultMode = z.enum(['error', 'timeout', 'business']);
+export type FaultMode = z.infer<typeof FaultMode>;
+const Faults = z.union([
+  z.object({ count: z.number().int().nonnegative(), mode: FaultMode }),
+  z.object({ rate: z.number().min(0).max(1), seed: z.number().int(), mode: z.union([FaultMode, z.literal('mixed')]) }),
+]);
 type Faults = z.infer<typeof Faults>;
 
 /** One API call; `status` 0 means no answer was given (injected timeout). `path` includes the query. */
@@ -64,6 +69,8 @@ export interface MarketplaceCall {
   method: string;
   path: string;
   status: number;
+  /** the fault injected into this call, if any */
+  fault?: FaultMode;
 }
 
 export interface LocalMarketplace {
@@ -97,23 +104,36 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
   const orders = new Map(mockOrders(now()).map((o) => [o.orderId, o]));
   const callLog: MarketplaceCall[] = [];
   let faults: Faults = { count: 0, mode: 'error' };
+  let random = seededRandom(0);
   const usageKeys = (opts.usageKeys ?? [LOCAL_DEFAULTS.KOOGALLERY_ACCESS_KEY]).filter((k) => k !== '');
   const usage = new Map<string, UsagePushRecord>(); // metering_sn -> record
   let duplicates = 0;
   const seenNonces = new Map<string, number>(); // nonce -> ts, forgotten once outside the window
 
   const registerOrder = (order: OrderInfo): void => void orders.set(order.orderId, order);
-  const injectFaults = (f: Faults): void => void (faults = { ...f });
+  const injectFaults = (f: Faults): void => {
+    faults = { ...f };
+    random = seededRandom('seed' in f ? f.seed : 0);
+  };
+
+  /** The fault due for this API call, if any (a counted one, or a seeded draw). */
+  function nextFault(): FaultMode | undefined {
+    if ('count' in faults) {
+      if (faults.count <= 0) return undefined;
+      faults.count--;
+      return faults.mode;
+    }
+    if (random() >= faults.rate) return undefined;
+    return faults.mode === 'mixed' ? FaultMode.options[Math.floor(random() * FaultMode.options.length)] : faults.mode;
+  }
 
   /**
-   * An injected fault, if one is due: the status sent (0 = left hanging, destroyed on close()), else undefined.
+   * Answers an injected fault: the status sent (0 = left hanging, destroyed on close()).
    * `business` is the API's own failure answer.
    */
-  function fault(res: ServerResponse, business: unknown): number | undefined {
-    if (faults.count <= 0) return undefined;
-    faults.count--;
-    if (faults.mode === 'timeout') return 0;
-    if (faults.mode === 'error') return send(res, 503, { error_code: 'APIGW.0202', error_msg: 'Service unavailable (injected)' });
+  function fault(res: ServerResponse, mode: FaultMode, business: unknown): number {
+    if (mode === 'timeout') return 0;
+    if (mode === 'error') return send(res, 503, { error_code: 'APIGW.0202', error_msg: 'Service unavailable (injected)' });
     return send(res, 200, business);
   }
 
@@ -129,8 +149,6 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
   }
 
   function queryOrder(req: IncomingMessage, res: ServerResponse, url: URL, body: string): number {
-    const injected = fault(res, { resultCode: 'MKT.0999', resultMsg: 'system error (injected)' });
-    if (injected !== undefined) return injected;
     if (!authenticated(req, res, body)) return 401;
     const orderId = url.searchParams.get('orderId');
     if (!orderId) return send(res, 200, { resultCode: 'MKT.0100', resultMsg: 'orderId is required' });
@@ -163,8 +181,6 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
   }
 
   function pushUsage(req: IncomingMessage, res: ServerResponse, body: string): number {
-    const injected = fault(res, { error_code: 'MKT.0999', error_msg: 'system error (injected)' });
-    if (injected !== undefined) return injected;
     if (!authenticated(req, res, body)) return 401;
     if (!bodySignatureValid(req, body)) {
       return send(res, 200, { error_code: 'MKT.0102', error_msg: 'invalid body signature' });
@@ -231,16 +247,26 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
       const url = new URL(req.url ?? '/', 'http://localhost'); // only path and query are used
       if (local(req, res, url.pathname, body)) return;
       const route = `${req.method} ${url.pathname}`;
-      const status =
-        route === `GET ${QUERY_ORDER_PATH}`
+      const api = route === `GET ${QUERY_ORDER_PATH}` ? 'query' : route === `POST ${USAGE_DATA_PATH}` ? 'usage' : undefined;
+      // faults strike before anything else (authentication included), on the two APIs only
+      const injected = api ? nextFault() : undefined;
+      const status = injected
+        ? fault(
+            res,
+            injected,
+            api === 'query'
+              ? { resultCode: 'MKT.0999', resultMsg: 'system error (injected)' }
+              : { error_code: 'MKT.0999', error_msg: 'system error (injected)' },
+          )
+        : api === 'query'
           ? queryOrder(req, res, url, body)
-          : route === `POST ${USAGE_DATA_PATH}`
+          : api === 'usage'
             ? pushUsage(req, res, body)
             : send(res, 404, {
                 error_code: 'APIGW.0101',
                 error_msg: 'The API does not exist or has not been published in the environment',
               });
-      callLog.push({ method: req.method ?? '', path: req.url ?? '', status });
+      callLog.push({ method: req.method ?? '', path: req.url ?? '', status, ...(injected ? { fault: injected } : {}) });
     });
   });
 
@@ -264,6 +290,18 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections(); // includes requests left hanging by a 'timeout' fault
       }),
+  };
+}
+
+/** mulberry32: small and seedable, enough to pick which calls fail (the same as the DynamoDB probe's) */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
