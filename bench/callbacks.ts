@@ -120,10 +120,10 @@ async function main() {
     (next, context) => async (args) => {
       const command = (context as { commandName?: string }).commandName;
       if (command === 'TransactWriteItemsCommand') {
-        lastTransaction = structuredClone(args.input as TransactWriteCommandInput);
+        lastTransaction = args.input as TransactWriteCommandInput; // never mutated after it is sent
         transactions.push(lastTransaction);
       } else if (command === 'GetItemCommand' || command === 'BatchGetItemCommand') {
-        reads.push({ command, input: structuredClone(args.input) });
+        reads.push({ command, input: args.input });
       }
       return next(args);
     },
