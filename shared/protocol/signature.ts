@@ -10,7 +10,7 @@ export function hmacSha256(key: string, message: string | Buffer): Buffer {
 }
 
 /** V2 basic-interface signature (spec 2.1), lower-case hex: hex(HMAC(key, key + nonce + timestamp + lowerhex(HMAC(key, payload)))) */
-export function signV2Request(accessKey: string, nonce: string, timestamp: string, payload: string): string {
+export function signV2Request(accessKey: string, nonce: string, timestamp: string, payload: string | Buffer): string {
   const inner = hmacSha256(accessKey, payload).toString('hex');
   return hmacSha256(accessKey, accessKey + nonce + timestamp + inner).toString('hex');
 }
@@ -65,7 +65,8 @@ const NONCE_FORMAT = /^[\x21-\x7e]{1,128}$/;
  * timestamp interpreted as milliseconds, or as seconds when < 1e12 (spec 7 item 3: some pages say seconds);
  * |nowMs - ts| <= windowMs (default 60_000) in either direction else 'timestamp' (Huawei's sample is one-sided);
  * then for each key in accessKeys (several keys are allowed so that a key can be rotated without downtime) compute
- * over the raw body first, then over canonicalJson(rawBody) when it differs; compare lower-cased hex with
+ * over the raw body first (the bytes as received when given a Buffer), then over canonicalJson(rawBody) when it
+ * differs (unless `canonicalForm` is false: a body too large to be parsed); compare lower-cased hex with
  * crypto.timingSafeEqual. Empty keys are skipped (an unset rotation slot must not become a known key).
  */
 export function verifyV2Request(input: {
@@ -73,11 +74,13 @@ export function verifyV2Request(input: {
   signature?: string;
   timestamp?: string;
   nonce?: string;
-  rawBody: string;
+  rawBody: string | Buffer;
   nowMs: number;
   windowMs?: number;
+  /** also try the canonical form of the body (default true) */
+  canonicalForm?: boolean;
 }): V2Verdict {
-  const { signature, timestamp, nonce, rawBody, nowMs, windowMs = 60_000 } = input;
+  const { signature, timestamp, nonce, rawBody, nowMs, windowMs = 60_000, canonicalForm = true } = input;
   if (
     signature === undefined || !SIGNATURE_FORMAT.test(signature) ||
     timestamp === undefined || !TIMESTAMP_FORMAT.test(timestamp) ||
@@ -91,15 +94,17 @@ export function verifyV2Request(input: {
     return { ok: false, reason: 'timestamp', message: `timestamp outside the ${windowMs / 1000} s window` };
   }
   const received = Buffer.from(signature.toLowerCase());
-  const matches = (payload: string): number =>
+  const matches = (payload: string | Buffer): number =>
     input.accessKeys.findIndex(
       (key) => key !== '' && timingSafeEqual(Buffer.from(signV2Request(key, nonce, timestamp, payload)), received),
     );
   const rawKey = matches(rawBody);
   if (rawKey >= 0) return { ok: true, form: 'raw', keyIndex: rawKey, timestampMs };
   // the canonical form is only computed when the raw body did not verify (the usual case never needs it)
-  const canonical = canonicalJson(rawBody);
-  const canonicalKey = canonical !== undefined && canonical !== rawBody ? matches(canonical) : -1;
+  if (!canonicalForm) return { ok: false, reason: 'signature', message: 'signature mismatch' };
+  const text = typeof rawBody === 'string' ? rawBody : rawBody.toString('utf8');
+  const canonical = canonicalJson(text);
+  const canonicalKey = canonical !== undefined && canonical !== text ? matches(canonical) : -1;
   if (canonicalKey >= 0) return { ok: true, form: 'canonical', keyIndex: canonicalKey, timestampMs };
   return { ok: false, reason: 'signature', message: 'signature mismatch' };
 }
