@@ -7,7 +7,6 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { Reply } from '#shared/domain/call';
-import { receiptOf } from '#shared/domain/call';
 import { ResultCode } from '#shared/protocol/resultCodes';
 import { getRuntime, logger } from '#shared/runtime';
 import { isDebug, type Callback } from './callback.ts';
@@ -15,7 +14,21 @@ import { marketplaceResponse } from './marketplaceResponse.ts';
 import { verifySignature, type SignedEvent, type VerifiedRequest } from './verifySignature.ts';
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const text = (v: unknown) => (typeof v === 'string' && v.length <= 64 ? v : undefined);
+const text = (v: unknown) => (typeof v === 'string' && v.length <= 64 && !LONE_SURROGATE.test(v) ? v : undefined);
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** The path of the first string (value or key) with an unpaired surrogate in a parsed body, if any. */
+function illFormedText(value: unknown, path = '', depth = 0): string | undefined {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? path : undefined;
+  if (typeof value !== 'object' || value === null || depth > 16) return undefined;
+  for (const [key, member] of Object.entries(value)) {
+    const at = path ? `${path}.${key}` : key;
+    if (LONE_SURROGATE.test(key)) return at;
+    const found = illFormedText(member, at, depth + 1);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
 
 export function createProduceHandler(callbacks: readonly Callback[]) {
   const byActivity = new Map(callbacks.map((c) => [c.activity, c]));
@@ -35,11 +48,12 @@ export function createProduceHandler(callbacks: readonly Callback[]) {
     logger.appendKeys({ activity });
     const call = { activity, nonce: verified.nonce, receivedAt: verified.receivedAt, deadline, testFlag: isRecord(body) && isDebug(body.testFlag) };
 
-    const refuse = async (resultMsg: string): Promise<Reply> => {
-      const reply: Reply = { resultCode: ResultCode.INVALID_PARAMETER, resultMsg };
+    // A refused body changes nothing and records nothing (no nonce, no audit record): the answer says
+    // what is wrong and a log line keeps the ids. A resend of it is refused the same way.
+    const refuse = (resultMsg: string): Reply => {
       const ids = isRecord(body) ? { instanceId: text(body.instanceId), orderId: text(body.orderId), orderLineId: text(body.orderLineId) } : {};
-      await services.store.recordCall(receiptOf(call, reply, ids));
-      return reply;
+      logger.warn('request refused: bad input', { resultCode: ResultCode.INVALID_PARAMETER, ...ids });
+      return { resultCode: ResultCode.INVALID_PARAMETER, resultMsg };
     };
 
     if (!isRecord(body)) return refuse('request body must be a JSON object');
@@ -53,6 +67,10 @@ export function createProduceHandler(callbacks: readonly Callback[]) {
           .map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`)
           .join('; '),
       );
+    // a JSON escape can carry an unpaired surrogate ("\ud800"): text with no UTF-8 form, which no id,
+    // URL or table key can hold
+    const malformed = illFormedText(parsed.data);
+    if (malformed !== undefined) return refuse(`${malformed || 'body'}: must be valid Unicode text`);
     return callback.run(services, call, parsed.data);
   }
 
