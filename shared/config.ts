@@ -2,7 +2,7 @@
  * Service settings from the environment (README "Configuration"). Secrets are not here: see
  * shared/secrets.ts.
  */
-import * as z from 'zod';
+import * as z from '#shared/zod';
 import { PRODUCT_KINDS, type CatalogueEntry } from '#shared/domain/catalogue';
 export interface Settings {
   /** `local` for npm start / invoke local / tests: enables the local secret defaults */
@@ -66,29 +66,30 @@ function releaseModeOf(raw: string | undefined): 'release' | 'report' {
 
 const list = (raw: string | undefined) => (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 
-const positive = z.number().positive();
+const positive = z.number().check(z.positive());
 /** a package threshold (catalogue and per-instance settings) */
-export const ThresholdSchema = z.union([z.strictObject({ percent: z.number().min(0).max(100) }), z.strictObject({ amount: z.number().nonnegative() })]);
+export const ThresholdSchema = z.union([
+  z.strictObject({ percent: z.number().check(z.gte(0), z.lte(100)) }),
+  z.strictObject({ amount: z.number().check(z.nonnegative()) }),
+]);
 const CatalogueJson = z.array(
   z
-    .object({
-      productId: z.string().min(1).optional(),
-      skuCode: z.string().min(1).optional(),
+    .strictObject({
+      productId: z.optional(z.string().check(z.minLength(1))),
+      skuCode: z.optional(z.string().check(z.minLength(1))),
       kind: z.enum(PRODUCT_KINDS),
-      name: z.string().optional(),
-      retentionDays: z.number().nonnegative().optional(),
-      package: z
-        .object({
-          quota: positive.optional(),
-          threshold: ThresholdSchema.optional(),
-          autoRebuy: z.boolean().optional(),
-          stopWhenExhausted: z.boolean().optional(),
-        })
-        .strict()
-        .optional(),
+      name: z.optional(z.string()),
+      retentionDays: z.optional(z.number().check(z.nonnegative())),
+      package: z.optional(
+        z.strictObject({
+          quota: z.optional(positive),
+          threshold: z.optional(ThresholdSchema),
+          autoRebuy: z.optional(z.boolean()),
+          stopWhenExhausted: z.optional(z.boolean()),
+        }),
+      ),
     })
-    .strict()
-    .refine((e) => e.productId || e.skuCode, 'an entry needs a productId or a skuCode'),
+    .check(z.refine((e) => e.productId || e.skuCode, 'an entry needs a productId or a skuCode')),
 );
 
 function catalogueOf(raw: string | undefined): CatalogueEntry[] {

@@ -1,15 +1,15 @@
-import * as z from 'zod';
+import * as z from '#shared/zod';
 import { describeHardwareOrder, recordAcceptance, recordShipment, recordSignOff } from '#shared/domain/hardware';
 import { fields } from '#shared/http/callback';
 import { createInternalHandler, parseJsonBody } from '#shared/http/internalRoute';
 
 const text = fields.id;
-const instant = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
-const line = { orderLineId: text(64).optional() };
+const instant = z.pipe(z.iso.datetime({ offset: true }), z.transform((s: string) => new Date(s)));
+const line = { orderLineId: z.optional(text(64)) };
 
-const Shipment = z.strictObject({ ...line, carrier: text(64), trackingNumber: text(64), waybillPhone: text(32), shippedAt: instant.optional() });
-const SignOff = z.strictObject({ ...line, signedAt: instant.optional() });
-const Acceptance = z.strictObject({ ...line, action: z.enum(['accept', 'reject', 'appeal']), at: instant.optional(), note: z.string().max(500).optional() });
+const Shipment = z.strictObject({ ...line, carrier: text(64), trackingNumber: text(64), waybillPhone: text(32), shippedAt: z.optional(instant) });
+const SignOff = z.strictObject({ ...line, signedAt: z.optional(instant) });
+const Acceptance = z.strictObject({ ...line, action: z.enum(['accept', 'reject', 'appeal']), at: z.optional(instant), note: z.optional(z.string().check(z.maxLength(500))) });
 
 /**
  * Hardware orders under service supervision, IAM-authorised:

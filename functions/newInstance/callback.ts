@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '#shared/zod';
 import { createInstance } from '#shared/domain/provisioning';
 import { defineCallback, fields } from '#shared/http/callback';
 

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '#shared/zod';
 import { notifyOrder } from '#shared/domain/orders';
 import { defineCallback, fields } from '#shared/http/callback';
 

@@ -1,18 +1,15 @@
-import * as z from 'zod';
+import * as z from '#shared/zod';
 import { queryInstances } from '#shared/domain/instances';
 import { defineCallback, fields } from '#shared/http/callback';
 
 /** 1–100 comma-separated instance ids (spec 3.2). */
-const instanceIds = z
-  .string()
-  .max(100 * 65, 'too long')
-  .transform((s) => s.split(',').map((id) => id.trim()))
-  .pipe(
-    z
-      .array(fields.id())
-      .min(1)
-      .max(100, 'at most 100 instance ids'),
-  );
+const instanceIds = z.pipe(
+  z.pipe(
+    z.string().check(z.maxLength(100 * 65, 'too long')),
+    z.transform((s: string) => s.split(',').map((id) => id.trim())),
+  ),
+  z.array(fields.id()).check(z.minLength(1), z.maxLength(100, 'at most 100 instance ids')),
+);
 
 /** Query instance (spec 3.2). */
 export const queryInstance = defineCallback({

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '#shared/zod';
 import { refreshInstance as refresh } from '#shared/domain/instanceCallbacks';
 import { defineCallback, fields } from '#shared/http/callback';
 
@@ -11,7 +11,7 @@ export const refreshInstance = defineCallback({
     orderLineId: fields.id(),
     scene: z.enum(['TRIAL_TO_FORMAL', 'RENEWAL', 'UNSUBSCRIBE_RENEWAL_PERIOD', 'RENEWAL_CHANGE']),
     expireTime: fields.marketTime(),
-    productId: fields.id().optional(),
+    productId: z.optional(fields.id()),
     testFlag: fields.testFlag,
   }),
   run: (svc, call, body) => refresh(svc, call, body),

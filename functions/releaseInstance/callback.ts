@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '#shared/zod';
 import { releaseInstance as release } from '#shared/domain/instanceCallbacks';
 import { defineCallback, fields } from '#shared/http/callback';
 
@@ -7,8 +7,8 @@ export const releaseInstance = defineCallback({
   activity: 'releaseInstance',
   schema: z.object({
     instanceId: fields.id(),
-    orderId: fields.id().optional(),
-    orderLineId: fields.id().optional(),
+    orderId: z.optional(fields.id()),
+    orderLineId: z.optional(fields.id()),
     testFlag: fields.testFlag,
   }),
   run: (svc, call, { instanceId, orderId, orderLineId }) => release(svc, call, { instanceId, orderId, orderLineId }),

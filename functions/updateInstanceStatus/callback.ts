@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '#shared/zod';
 import { updateInstanceStatus as updateStatus } from '#shared/domain/instanceCallbacks';
 import { defineCallback, fields } from '#shared/http/callback';
 

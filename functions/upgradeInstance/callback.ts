@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '#shared/zod';
 import { upgradeInstance as upgrade } from '#shared/domain/instanceCallbacks';
 import { defineCallback, fields } from '#shared/http/callback';
 

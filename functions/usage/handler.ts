@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '#shared/zod';
 import { recordUsage, setPackageSettings } from '#shared/domain/usage';
 import { ThresholdSchema } from '#shared/config';
 import { fields } from '#shared/http/callback';
@@ -7,16 +7,18 @@ import { createInternalHandler, parseJsonBody } from '#shared/http/internalRoute
 const id = fields.id();
 const amount = z
   .number()
-  .positive()
-  .max(99_999_999)
-  .refine((n) => Math.abs(n * 10_000 - Math.round(n * 10_000)) < 1e-6, 'at most 4 decimals (the marketplace’s Double(12,4))');
+  .check(
+    z.positive(),
+    z.lte(99_999_999),
+    z.refine((n) => Math.abs(n * 10_000 - Math.round(n * 10_000)) < 1e-6, 'at most 4 decimals (the marketplace’s Double(12,4))'),
+  );
+const at = z.pipe(z.iso.datetime({ offset: true }), z.transform((s: string) => new Date(s)));
 const Usage = z.strictObject({
   records: z
-    .array(z.strictObject({ key: z.string().trim().min(1).max(128), instanceId: id, amount, at: z.iso.datetime({ offset: true }).transform((s) => new Date(s)).optional() }))
-    .min(1)
-    .max(100),
+    .array(z.strictObject({ key: z.string().check(z.trim(), z.minLength(1), z.maxLength(128)), instanceId: id, amount, at: z.optional(at) }))
+    .check(z.minLength(1), z.maxLength(100)),
 });
-const PackageSettings = z.strictObject({ threshold: ThresholdSchema.optional(), autoRebuy: z.boolean().optional() });
+const PackageSettings = z.strictObject({ threshold: z.optional(ThresholdSchema), autoRebuy: z.optional(z.boolean()) });
 
 /**
  * Usage reported by the product, IAM-authorised: `POST /internal/usage` (1–100 records, each with its

@@ -5,7 +5,7 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import type * as z from 'zod';
+import type * as z from '#shared/zod';
 import { errorName } from '#shared/domain/errors';
 import type { Services } from '#shared/domain/call';
 import { getRuntime, logger } from '#shared/runtime';
@@ -27,7 +27,7 @@ export function createInternalHandler(run: (services: Services, event: APIGatewa
 }
 
 /** Parses the JSON body with `schema`; a bad body is a 400 naming what is wrong, never a 500. */
-export async function parseJsonBody<S extends z.ZodType>(
+export async function parseJsonBody<S extends z.ZodMiniType>(
   event: APIGatewayProxyEvent,
   schema: S,
   run: (body: z.output<S>) => Promise<InternalResult>,

@@ -7,14 +7,11 @@
  * instead of rejecting the whole order. Only the fields we cannot act without are required:
  * `orderId`, `orderType`, `orderLine[].orderLineId` and `orderLine[].chargingMode`.
  */
-import * as z from 'zod';
+import * as z from '#shared/zod';
 
 /** `T` accepted as `null`, absent or a valid value; parses to `T | undefined`. */
-const optional = <T extends z.ZodType>(schema: T) =>
-  schema
-    .nullish()
-    .transform((v) => v ?? undefined)
-    .optional();
+const optional = <T extends z.ZodMiniType>(schema: T) =>
+  z.optional(z.pipe(z.nullish(schema), z.transform((v: z.output<T> | null | undefined) => v ?? undefined)));
 
 /** A known value of `T`, or any other string (kept as is, so new marketplace values do not break parsing). */
 type Lenient<T extends string> = T | (string & {});

@@ -6,7 +6,7 @@
  * `yyyyMMdd'T'HHmmss'Z'`; `usage_value` a decimal string > 0 with at most 4 decimals; length limits
  * 64 / 17 / 20. Ours (the spec is silent): `begin_time` must not be after `end_time`; unknown fields are dropped.
  */
-import * as z from 'zod';
+import * as z from '#shared/zod';
 import { parseMarketTime } from '#shared/protocol/time';
 
 /** spec 6.2 allows 1000 per request but an error text says 100: we never send more than 100. */
@@ -24,8 +24,8 @@ export function parseCompactUtc(s: string): Date | undefined {
 
 const USAGE_VALUE = /^\d+(\.\d{1,4})?$/;
 
-const text = (max: number) => z.string().min(1).max(max);
-const time = z.string().refine((s) => parseCompactUtc(s) !== undefined, "expected UTC yyyyMMdd'T'HHmmss'Z'");
+const text = (max: number) => z.string().check(z.minLength(1), z.maxLength(max));
+const time = z.string().check(z.refine((s) => parseCompactUtc(s) !== undefined, "expected UTC yyyyMMdd'T'HHmmss'Z'"));
 
 export const UsagePushRecord = z
   .object({
@@ -35,11 +35,13 @@ export const UsagePushRecord = z
     end_time: time,
     usage_value: z
       .string()
-      .max(20)
-      .refine((s) => USAGE_VALUE.test(s) && Number(s) > 0, 'expected a decimal string > 0 with at most 4 decimals'),
+      .check(
+        z.maxLength(20),
+        z.refine((s) => USAGE_VALUE.test(s) && Number(s) > 0, 'expected a decimal string > 0 with at most 4 decimals'),
+      ),
     metering_sn: text(64),
-    relate_pkg_instance: text(64).optional(),
+    relate_pkg_instance: z.optional(text(64)),
   })
-  .refine((r) => r.begin_time <= r.end_time, { message: 'begin_time is after end_time', path: ['begin_time'] });
+  .check(z.refine((r) => r.begin_time <= r.end_time, { message: 'begin_time is after end_time', path: ['begin_time'] }));
 /** One usage record; times are UTC `yyyyMMdd'T'HHmmss'Z'` (e.g. `20240317T144237Z`). */
 export type UsagePushRecord = z.infer<typeof UsagePushRecord>;
