@@ -1,0 +1,132 @@
+/**
+ * Property: `GET /internal/instances/{instanceId}` answers any path, query string, header or body with
+ * 200 (a known instance) or 404 `{"error": "instance not found"}` — never a 5xx — and, an operator read,
+ * never writes. `npm test` runs ~100 requests here, `npm run soak` 1 000.
+ */
+import { randomUUID } from 'node:crypto';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import fc from 'fast-check';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { getRuntime } from '#shared/runtime';
+import type { Store } from '#shared/storage/store';
+import { probeDynamo, type DynamoProbe } from '#shared/testing/dynamoProbe';
+import { freshOrder, invoke, signedEvent, startHarness, type Harness } from '#shared/testing/harness';
+import { sized } from '#shared/testing/size';
+import { handler as produce } from '../produce/handler.ts';
+import { handler } from './handler.ts';
+
+const RUNS = sized(100, 1000);
+
+let h: Harness;
+let probe: DynamoProbe;
+const rejections: unknown[] = [];
+const onRejection = (reason: unknown) => void rejections.push(reason);
+const known: string[] = [];
+let sent = 0;
+
+beforeAll(async () => {
+  h = await startHarness();
+  for (let i = 0; i < 3; i++) {
+    const order = freshOrder();
+    h.marketplace.registerOrder(order);
+    const create = () => invoke(produce, signedEvent({ activity: 'newInstance', businessId: randomUUID(), orderId: order.orderId, orderLineId: order.orderLine[0]!.orderLineId }));
+    // set-up only: on a loaded machine the local open API may miss its 500 ms once (000005); the call is resent
+    let answer = await create();
+    for (let retry = 0; retry < 3 && answer.json.resultCode === '000005'; retry++) answer = await create();
+    expect(answer.json.resultCode, answer.json.resultMsg).toBe('000000');
+    known.push(answer.json.instanceId!);
+  }
+  probe = probeDynamo(((await getRuntime()).services.store as Store).documentClient);
+  process.on('unhandledRejection', onRejection);
+});
+afterEach(() => expect(rejections).toEqual([]));
+afterAll(async () => {
+  process.off('unhandledRejection', onRejection);
+  probe.remove();
+  await h.close();
+  expect(sent).toBeGreaterThanOrEqual(RUNS);
+});
+
+const WRITES = ['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'TransactWriteItemsCommand', 'BatchWriteItemCommand'];
+const writesOf = (counts: Record<string, number>) => Object.fromEntries(Object.entries(counts).filter(([command]) => WRITES.includes(command)));
+
+interface Get {
+  pathParameters: Record<string, string> | null;
+  query?: Record<string, string> | null;
+  headers?: Record<string, string>;
+  body?: string | null;
+  isBase64Encoded?: boolean;
+}
+
+async function get(r: Get) {
+  sent++;
+  probe.reset();
+  const event = {
+    httpMethod: 'GET',
+    resource: '/internal/instances/{instanceId}',
+    path: `/internal/instances/${r.pathParameters?.instanceId ?? ''}`,
+    pathParameters: r.pathParameters,
+    queryStringParameters: r.query ?? null,
+    multiValueQueryStringParameters: null,
+    headers: r.headers ?? {},
+    multiValueHeaders: {},
+    body: r.body ?? null,
+    isBase64Encoded: r.isBase64Encoded ?? false,
+    stageVariables: null,
+    requestContext: {},
+  } as unknown as APIGatewayProxyEvent;
+  const answer = await invoke(handler, event);
+  expect(answer.status, answer.raw).toBeLessThan(500);
+  expect(answer.headers['Content-Type']).toBe('application/json');
+  // an operator read never writes, whatever it is asked
+  expect(writesOf(probe.counts())).toEqual({});
+  return answer;
+}
+
+/** ids a caller might put in the path: empty, blank, odd characters, unpaired surrogates, up to 500 characters */
+const anyId = fc.oneof(
+  fc.string({ maxLength: 80 }),
+  fc.string({ unit: 'binary', maxLength: 80 }),
+  fc.string({ unit: 'grapheme', maxLength: 200 }),
+  fc.stringMatching(/^[A-Za-z0-9-]{65,500}$/),
+  fc.constantFrom('', ' ', '..', '../..', '%2F', 'INSTANCE#x', '*', 'null', '__proto__', '\u0000', 'x'.repeat(64)),
+);
+const noise = fc.record({
+  query: fc.option(fc.dictionary(fc.string({ maxLength: 10 }), fc.string({ maxLength: 50 }), { maxKeys: 3 }), { nil: null }),
+  headers: fc.dictionary(fc.stringMatching(/^[A-Za-z][A-Za-z-]{0,20}$/), fc.string({ maxLength: 50 }), { maxKeys: 3 }),
+  body: fc.option(fc.oneof(fc.string({ maxLength: 100 }), fc.json()), { nil: null }),
+  isBase64Encoded: fc.boolean(),
+});
+
+describe('GET /internal/instances/{instanceId} under random input', () => {
+  it('unknown or malformed ids answer 404 with a message and the id, never a 5xx, never a write', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.option(anyId, { nil: undefined }), noise, async (instanceId, n) => {
+        const answer = await get({ pathParameters: instanceId === undefined ? null : { instanceId }, ...n });
+        expect(answer.status).toBe(404);
+        expect(answer.json).toEqual({ error: 'instance not found', instanceId: instanceId ?? '' });
+      }),
+      { numRuns: Math.round(RUNS * 0.8) },
+    );
+  });
+
+  it('known ids answer 200 with the instance, whatever else the request carries', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...known), noise, async (instanceId, n) => {
+        const answer = await get({ pathParameters: { instanceId }, ...n });
+        expect(answer.status).toBe(200);
+        expect(answer.json).toMatchObject({ instanceId, status: 'ACTIVE' });
+        expect(answer.json.appInfo.password).toBe('********');
+      }),
+      { numRuns: RUNS - Math.round(RUNS * 0.8) },
+    );
+  });
+
+  // KNOWN BUG (functions/getInstance/handler.ts, not ours to edit): the id is not validated, so an id
+  // whose key `INSTANCE#<id>` exceeds DynamoDB's 2 048-byte partition-key limit makes GetItem fail with a
+  // ValidationException and the route answers 500. Expected: 400 (or 404) like the other internal
+  // routes (`fields.id()` as in functions/usage/handler.ts). When it is fixed this test fails: drop `.fails`.
+  it.fails('an id longer than DynamoDB can hold in a key answers 4xx, not 500 (known bug: fails until the handler validates the id)', async () => {
+    await get({ pathParameters: { instanceId: 'x'.repeat(3000) } });
+  });
+});
