@@ -303,6 +303,21 @@ describe('least-privilege IAM (serverless.yml)', () => {
   });
 });
 
+describe('secrets in the deployment (serverless.yml)', () => {
+  const environments = [config.provider.environment ?? {}, ...functionNames.map((fn) => config.functions[fn].environment ?? {})];
+
+  it('no secret is put into a function\'s environment: a deployed stage reads them from the SSM parameter', () => {
+    for (const env of environments)
+      for (const name of ['KOOGALLERY_ACCESS_KEY', 'KOOGALLERY_AK', 'KOOGALLERY_SK', 'KOOGALLERY_DATA_KEY']) expect(env, name).not.toHaveProperty(name);
+    expect(config.provider.environment.SECRETS_PARAMETER).toBe('${param:secretsParameter}');
+    expect(config.params.default.secretsParameter).toBe('/koogallery/${sls:stage}/secrets');
+  });
+
+  it('the Powertools logger never logs whole events (they carry the signature, the nonce and the body)', () => {
+    for (const env of environments) expect(String(env.POWERTOOLS_LOGGER_LOG_EVENT ?? 'false')).toBe('false');
+  });
+});
+
 // ------------------------------------------------------------------ what the functions really do
 
 const handlers = Object.fromEntries(
