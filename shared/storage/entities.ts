@@ -38,6 +38,14 @@ export const TIMER_SHARDS = 8;
 export function timerPartition(kind: TimerKind, itemKey: string): string {
   let hash = 0x811c9dc5; // FNV-1a
   for (let i = 0; i < itemKey.length; i++) hash = Math.imul(hash ^ itemKey.charCodeAt(i), 0x01000193);
+  // FNV-1a's low bits alone are weak (a key that repeats itself, like ORDER#<id><id>-000001, fell into
+  // 2 of the 8 shards): mix every bit into the low ones first (MurmurHash3's finaliser). Items written
+  // with the earlier shard stay findable: a due query reads every shard of its kind.
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
   return `${kind}#${(hash >>> 0) % TIMER_SHARDS}`;
 }
 
