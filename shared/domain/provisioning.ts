@@ -377,7 +377,7 @@ async function giveUpIfFinal(svc: Services, instanceId: string, error: Provision
 export async function resumeDueProvisioning(svc: Services, now: Date, timeLeftMs: () => number = () => Infinity) {
   const summary = { due: 0, completed: 0, pending: 0, failed: 0, skipped: 0, deferred: 0 };
   const attemptMs = svc.settings.resumeBudgetMs + 5000;
-  for (const instanceId of await svc.store.dueProvisioning(now)) {
+  for (const instanceId of await svc.store.dueProvisioning(now, svc.settings.jobBatchLimit)) {
     summary.due++;
     if (timeLeftMs() < attemptMs) {
       summary.deferred++; // still due: the next run takes it
