@@ -316,7 +316,7 @@ function send(res: ServerResponse, status: number, body?: unknown): number {
 }
 
 /** Applies a validated test-support request body: 204, or 400 with the validation problems. */
-function apply<T>(res: ServerResponse, parsed: z.ZodSafeParseResult<T>, action: (value: T) => void): void {
+function apply<T>(res: ServerResponse, parsed: z.core.util.SafeParseResult<T>, action: (value: T) => void): void {
   if (!parsed.success) {
     send(res, 400, { error: z.prettifyError(parsed.error) });
     return;
