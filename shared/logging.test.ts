@@ -326,13 +326,9 @@ describe('logs', () => {
     expect(carelessOutput).toContain('provisioner lifecycle hook failed');
   });
 
-  // KNOWN LEAK (reported, not fixed here: shared/domain/* is another engineer's): errors thrown by the
-  // product's provisioner and lifecycle hook are logged with errorName(), the class and the whole
-  // message, in shared/domain/provisioning.ts ('provisioning attempt failed; it will be retried' /
-  // '… the resume job retries it') and shared/domain/instances.ts ('provisioner lifecycle hook failed').
-  // safeReason() would mask the phone and e-mail but not a password. `it.fails` passes while the leak
-  // is there: turn it into `it` once those lines log no message of code we do not own.
-  it.fails('a careless product error puts no contact data or password in the logs', () => {
+  // errors thrown by the product's provisioner and lifecycle hook are logged by class and code only
+  // (foreignErrorName): their messages are the product's and may carry anything
+  it('a careless product error puts no contact data or password in the logs', () => {
     expect(carelessOutput).toBeTruthy();
     expect(leaksIn(carelessOutput)).toEqual([]);
   });

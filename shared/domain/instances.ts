@@ -12,7 +12,7 @@ import { awaitsTenant, type BuyerContact, type Instance, type ProductSpec } from
 import type { CallReceipt } from './repository.ts';
 import { decide, type Decision, type Facts, type LifecycleEvent } from './lifecycle.ts';
 import type { LifecycleChange, Provisioner } from './provisioner.ts';
-import { errorName } from './errors.ts';
+import { foreignErrorName } from './errors.ts';
 import { packageGeneration } from './metering.ts';
 import { failure, success } from './replies.ts';
 import { usageInfoOf } from './usage.ts';
@@ -205,7 +205,7 @@ export async function notifyLifecycle(svc: Services, change: LifecycleChange, de
     .then(
       () => 'told' as const,
       (error: unknown) => {
-        svc.logger.error('provisioner lifecycle hook failed', { instanceId: change.instance.instanceId, event: change.event, error: errorName(error) });
+        svc.logger.error('provisioner lifecycle hook failed', { instanceId: change.instance.instanceId, event: change.event, error: foreignErrorName(error) });
         return 'failed' as const;
       },
     );

@@ -29,7 +29,7 @@ import {
 } from './instances.ts';
 import { decide, type LifecycleState } from './lifecycle.ts';
 import { raiseQuietly } from './alerts.ts';
-import { errorName } from './errors.ts';
+import { errorName, foreignErrorName } from './errors.ts';
 import { runDueJob, type JobSummary } from './jobs.ts';
 import { after } from './timers.ts';
 import { ProvisioningError } from './provisioner.ts';
@@ -264,7 +264,7 @@ async function provisionWithin(
     return { kind: 'done', appInfo: first };
   } catch (error) {
     if (error instanceof ProvisioningError) return { kind: 'refused', error };
-    svc.logger.warn('provisioning attempt failed; it will be retried', { instanceId: instance.instanceId, error: errorName(error) });
+    svc.logger.warn('provisioning attempt failed; it will be retried', { instanceId: instance.instanceId, error: foreignErrorName(error) });
     return { kind: 'pending', promise };
   } finally {
     clearTimeout(timer);
@@ -277,7 +277,7 @@ function finishInBackground(svc: Services, instanceId: string, promise: Promise<
     .then((appInfo) => completeProvisioning(svc, instanceId, appInfo, new Date()))
     .catch(async (error: unknown) => {
       if (error instanceof ProvisioningError) return giveUpIfFinal(svc, instanceId, error, new Date());
-      svc.logger.warn('provisioning attempt failed; the resume job retries it', { instanceId, error: errorName(error) });
+      svc.logger.warn('provisioning attempt failed; the resume job retries it', { instanceId, error: foreignErrorName(error) });
     })
     .catch((error: unknown) => svc.logger.error('could not record provisioning outcome', { instanceId, error: errorName(error) }));
 }
