@@ -186,11 +186,15 @@ describe('POST /produce — idempotency', () => {
     const ids = await newOrder();
     const businessIds = Array.from({ length: 8 }, () => randomUUID());
     const answers = await Promise.all(businessIds.map((businessId) => call({ activity: 'newInstance', businessId, ...ids })));
-    const instanceIds = new Set(answers.map((a) => a.json.instanceId));
+    // every copy reads the order first: on a loaded machine one may miss the open API's timeout and answer
+    // 000005 (no id; the marketplace resends it). All the others answer the one id.
+    const answered = answers.filter((a) => a.json.resultCode !== '000005');
+    expect(answers.filter((a) => a.json.resultCode === '000005').every((a) => a.json.instanceId === undefined)).toBe(true);
+    const instanceIds = new Set(answered.map((a) => a.json.instanceId));
     expect(instanceIds.size).toBe(1);
     // the winner answers 000000; a copy that arrives while it provisions answers 000004 (same id)
-    expect(answers.filter((a) => a.json.resultCode === '000000').length).toBeGreaterThanOrEqual(1);
-    expect(answers.every((a) => ['000000', '000004'].includes(a.json.resultCode))).toBe(true);
+    expect(answered.filter((a) => a.json.resultCode === '000000').length).toBeGreaterThanOrEqual(1);
+    expect(answered.every((a) => ['000000', '000004'].includes(a.json.resultCode))).toBe(true);
     const winner = [...instanceIds][0]!;
     expect(businessIds).toContain(winner);
     const found = await (await store()).getInstances(businessIds);
