@@ -693,8 +693,11 @@ export class Store implements Repository {
 export function createStore(options: Omit<StoreOptions, 'documentClient'> & { endpoint?: string }): Store {
   const { endpoint, ...rest } = options;
   const client = new DynamoDBClient({
-    // a call has ~3 s in all: no single DynamoDB request may eat it
-    requestHandler: { connectionTimeout: 500, requestTimeout: 1500 },
+    // a call has ~3 s in all and the marketplace waits 5 s: no DynamoDB request may hang. Without
+    // throwOnRequestTimeout the HTTP handler only logs a warning when requestTimeout passes. Three
+    // attempts of at most 1 s each (a retried TransactWriteItems carries the same ClientRequestToken:
+    // applied once) end well inside the 5 s.
+    requestHandler: { connectionTimeout: 500, requestTimeout: 1000, throwOnRequestTimeout: true },
     maxAttempts: 3,
     ...(endpoint
       ? { endpoint, region: process.env.AWS_REGION || 'localhost', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
