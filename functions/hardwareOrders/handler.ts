@@ -1,7 +1,7 @@
 import * as z from '#shared/zod';
 import { describeHardwareOrder, recordAcceptance, recordShipment, recordSignOff } from '#shared/domain/hardware';
 import { fields } from '#shared/http/callback';
-import { createInternalHandler, parseJsonBody } from '#shared/http/internalRoute';
+import { createInternalHandler, parseJsonBody, pathId } from '#shared/http/internalRoute';
 
 const text = fields.id;
 const instant = z.pipe(z.iso.datetime({ offset: true }), z.transform((s: string) => new Date(s)));
@@ -16,9 +16,9 @@ const Acceptance = z.strictObject({ ...line, action: z.enum(['accept', 'reject',
  * `GET /internal/orders/{orderId}`, `POST …/shipment`, `POST …/sign-off`, `POST …/acceptance`.
  */
 export const handler = createInternalHandler(async (services, event) => {
-  const path = text(64).safeParse(event.pathParameters?.orderId);
-  if (!path.success) return { status: 400, body: { error: 'orderId must be 1 to 64 characters' } };
-  const orderId = path.data;
+  const path = pathId(event, 'orderId');
+  if ('refused' in path) return path.refused;
+  const orderId = path.id;
   const now = new Date();
   if (event.httpMethod === 'GET') return describeHardwareOrder(services, orderId);
   const action = event.resource?.split('/').pop();

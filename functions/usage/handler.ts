@@ -2,7 +2,7 @@ import * as z from '#shared/zod';
 import { recordUsage, setPackageSettings } from '#shared/domain/usage';
 import { ThresholdSchema } from '#shared/config';
 import { fields } from '#shared/http/callback';
-import { createInternalHandler, parseJsonBody } from '#shared/http/internalRoute';
+import { createInternalHandler, parseJsonBody, pathId } from '#shared/http/internalRoute';
 
 const id = fields.id();
 const amount = z
@@ -27,11 +27,11 @@ const PackageSettings = z.strictObject({ threshold: z.optional(ThresholdSchema),
 export const handler = createInternalHandler(async (services, event) => {
   const now = new Date();
   if (event.resource === '/internal/usage') return parseJsonBody(event, Usage, async ({ records }) => ({ status: 200, body: { results: await recordUsage(services, records, now) } }));
-  const instanceId = id.safeParse(event.pathParameters?.instanceId);
-  if (!instanceId.success) return { status: 400, body: { error: 'instanceId must be 1 to 64 characters' } };
+  const path = pathId(event, 'instanceId');
+  if ('refused' in path) return path.refused;
   return parseJsonBody(event, PackageSettings, async (body) => {
-    const outcome = await setPackageSettings(services, instanceId.data, body, now);
-    if (!outcome) return { status: 404, body: { error: 'instance not found', instanceId: instanceId.data } };
+    const outcome = await setPackageSettings(services, path.id, body, now);
+    if (!outcome) return { status: 404, body: { error: 'instance not found', instanceId: path.id } };
     if ('error' in outcome) return { status: 409, body: { error: outcome.error } };
     return { status: 200, body: outcome.meter };
   });

@@ -9,6 +9,7 @@ import type * as z from '#shared/zod';
 import { errorName } from '#shared/domain/errors';
 import type { Services } from '#shared/domain/call';
 import { getRuntime, logger } from '#shared/runtime';
+import { fields } from './callback.ts';
 
 export type InternalResult = { status: number; body: unknown };
 
@@ -24,6 +25,14 @@ export function createInternalHandler(run: (services: Services, event: APIGatewa
         return { statusCode: 500, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ error: 'internal error' }) };
       }
     });
+}
+
+const PATH_ID = fields.id();
+
+/** The id in path parameter `name` (1–64 characters once trimmed, as in the callbacks), or the 400 refusing it. */
+export function pathId(event: APIGatewayProxyEvent, name: string): { id: string } | { refused: InternalResult } {
+  const parsed = PATH_ID.safeParse(event.pathParameters?.[name]);
+  return parsed.success ? { id: parsed.data } : { refused: { status: 400, body: { error: `${name} must be 1 to 64 characters` } } };
 }
 
 /** Parses the JSON body with `schema`; a bad body is a 400 naming what is wrong, never a 500. */
