@@ -17,12 +17,16 @@ describe('POST /produce with DynamoDB failing', () => {
     { activity: 'queryInstance', instanceId: 'x' },
     { activity: 'updateInstanceStatus', instanceId: 'x', status: 'FREEZE' },
     { activity: 'orderNotify', orderId: 'MOCKPERIODYEARNEW', orderLineId: 'MOCKPERIODYEARNEW-000001' },
-    { activity: 'dance' },
   ])('answers 000005 (signed, HTTP 200) for $activity so the marketplace retries', async (body) => {
     const answer = await invoke(handler, signedEvent(body));
     expect(answer.status).toBe(200);
     expect(answer.json).toEqual({ resultCode: '000005', resultMsg: 'internal error; please retry' });
     expect(answer.headers['Body-Sign']).toBe(bodySignHeader(ACCESS_KEY, answer.raw));
+  });
+
+  it('an unknown activity is bad input: 000002, storage never touched', async () => {
+    const answer = await invoke(handler, signedEvent({ activity: 'dance' }));
+    expect(answer.json).toEqual({ resultCode: '000002', resultMsg: 'unsupported activity dance' });
   });
 
   it('still refuses a bad signature with 000001 without touching storage', async () => {

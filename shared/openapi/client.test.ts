@@ -385,7 +385,7 @@ describe('pushUsage against the local marketplace', () => {
     mkt.injectFaults({ count: 1, mode: 'error' });
     const record = usageRecord();
     await usageClient({ baseUrls: [mkt.url, backup.url] }).pushUsage([record]);
-    expect(mkt.calls().at(-1)).toEqual({ method: 'POST', path: USAGE_PATH, status: 503 });
+    expect(mkt.calls().at(-1)).toEqual({ method: 'POST', path: USAGE_PATH, status: 503, fault: 'error' });
     expect(backup.calls().at(-1)).toEqual({ method: 'POST', path: USAGE_PATH, status: 200 });
     expect(backup.usageRecords().at(-1)).toEqual(record);
     expect(mkt.usageRecords().some((r) => r.metering_sn === record.metering_sn)).toBe(false);
