@@ -11,7 +11,6 @@ import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { ensureTable, freePort, localClient, startDynamoLocal } from '../infra/local/dynamodb.ts';
 import { startLocalMarketplace } from '../infra/local/marketplace.ts';
 import { LOCAL_DEFAULTS } from '../shared/secrets.ts';
-import { freshOrder, signedEvent } from '../shared/testing/harness.ts';
 
 const TARGET_MS = 3000;
 const RUNS = Number(process.env.BENCH_RUNS || 60);
@@ -32,6 +31,8 @@ async function main() {
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   });
+  // imported once the environment is set: the runtime (and its logger) read it when they load
+  const { freshOrder, signedEvent } = await import('../shared/testing/harness.ts');
   const { handler } = await import('../functions/produce/handler.ts');
   const context = { getRemainingTimeInMillis: () => 6000 } as unknown as Context;
 

@@ -11,11 +11,10 @@ import { ResultCode } from '#shared/protocol/resultCodes';
 import { getRuntime, logger } from '#shared/runtime';
 import { isDebug, type Callback } from './callback.ts';
 import { marketplaceResponse } from './marketplaceResponse.ts';
-import { verifySignature, type SignedEvent, type VerifiedRequest } from './verifySignature.ts';
+import { LONE_SURROGATE, verifySignature, type SignedEvent, type VerifiedRequest } from './verifySignature.ts';
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const text = (v: unknown) => (typeof v === 'string' && v.length <= 64 && !LONE_SURROGATE.test(v) ? v : undefined);
-const LONE_SURROGATE = /\p{Cs}/u;
 
 /** The path of the first string (value or key) with an unpaired surrogate in a parsed body, if any. */
 function illFormedText(value: unknown, path = '', depth = 0): string | undefined {

@@ -34,7 +34,7 @@ export function rawBytesOf(event: APIGatewayProxyEvent): Buffer {
 }
 
 /** An unpaired UTF-16 surrogate: text that has no UTF-8 form. */
-const LONE_SURROGATE = /\p{Cs}/u;
+export const LONE_SURROGATE = /\p{Cs}/u;
 
 /** Valid UTF-8 as received: decoding changed nothing (no invalid bytes, no unpaired surrogate in a text body). */
 function isWellFormedBody(event: APIGatewayProxyEvent, bytes: Buffer): boolean {
