@@ -378,7 +378,9 @@ describe('the table invariants catch half-writes', () => {
       ['nonce lost', items.filter((i) => i.pk !== `NONCE#${nonceOf(otherAudit)}`), /without its nonce/],
       ['order line lost', items.filter((i) => i !== line), /is not the instance of its order line/],
       ['a second instance of a line', [...items, { ...instance, pk: 'INSTANCE#other', instanceId: 'other' }], /instance other .* is not the instance of its order line/],
-      ['a refresh applied without the record of the call (nor its nonce)', items.filter((i) => i !== audit && i.pk !== `NONCE#${nonceOf(audit)}`), /refreshInstance .* applied 1 time\(s\), audited as applied 0 time\(s\)/],
+      // one audit record fewer than applications: the checker counts per order line, and a seeded script
+      // may apply two scenes of one order line (a renewal and its unsubscription), so n and n - 1
+      ['a refresh applied without the record of the call (nor its nonce)', items.filter((i) => i !== audit && i.pk !== `NONCE#${nonceOf(audit)}`), /refreshInstance .* applied (?:1 time\(s\), audited as applied 0|2 time\(s\), audited as applied 1|3 time\(s\), audited as applied 2) time\(s\)/],
       ['a state its fields do not support', items.map((i) => (i === instance ? { ...i, status: 'RELEASED', releasedAt: undefined } : i)), /RELEASED: no releasedAt/],
     ];
     for (const [what, broken, expected] of cases) expect(tableViolations(indexTable(broken)).join('\n'), what).toMatch(expected);
