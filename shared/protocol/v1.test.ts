@@ -325,6 +325,8 @@ describe('authTokenParamsOfBody (V1 Kit)', () => {
     expect(authTokenParamsOfBody(null as unknown as Record<string, unknown>)).toBeUndefined();
     const deep = JSON.parse(`${'['.repeat(200_000)}${']'.repeat(200_000)}`) as unknown;
     expect(authTokenParamsOfBody({ timeStamp: TS, deep })).toBeUndefined();
+    expect(authTokenParamsOfBody({ timeStamp: TS, f: () => 1 })).toBeUndefined();
+    expect(authTokenParamsOfBody({ timeStamp: TS, n: 1n })).toBeUndefined();
   });
 });
 
