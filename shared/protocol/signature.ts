@@ -16,7 +16,7 @@ export function signV2Request(accessKey: string, nonce: string, timestamp: strin
 }
 
 /** Code-point order (UTF-8 byte order equals code-point order; plain `sort()` compares UTF-16 code units). */
-const byCodePoint = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+export const byCodePoint = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /**
  * Serializes by hand instead of rebuilding objects: JS objects always enumerate integer-like keys

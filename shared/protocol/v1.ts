@@ -5,7 +5,7 @@
  * Pure functions only: no handlers, no I/O, no logging. Strings are UTF-8 encoded before hashing or encrypting.
  */
 import { createCipheriv, createDecipheriv, createHash, randomInt, timingSafeEqual } from 'node:crypto';
-import { hmacSha256 } from './signature.ts';
+import { byCodePoint, hmacSha256 } from './signature.ts';
 import { parseMarketTime } from './time.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -17,8 +17,6 @@ export const AUTH_TOKEN = 'authToken';
 /** Name of the timestamp parameter whose value is appended to the key (2.3 step 5). */
 export const TIME_STAMP = 'timeStamp';
 
-/** Code-point order (UTF-8 byte order equals code-point order; plain `sort()` compares UTF-16 code units). */
-const byCodePoint = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /**
  * String to sign (spec 2.3 steps 1, 3, 4): every parameter except `authToken`, sorted by name in code-point order,
