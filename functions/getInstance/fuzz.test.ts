@@ -5,12 +5,9 @@
  * never writes. `npm test` runs ~100 requests here, `npm run soak` 1 000.
  */
 import { randomUUID } from 'node:crypto';
-import type { APIGatewayProxyEvent } from 'aws-lambda';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { getRuntime } from '#shared/runtime';
-import type { Store } from '#shared/storage/store';
-import { probeDynamo, type DynamoProbe } from '#shared/testing/dynamoProbe';
+import { internalEvent, watchFuzzRun, type FuzzWatch } from '#shared/testing/fuzz';
 import { freshOrder, invoke, signedEvent, startHarness, type Harness } from '#shared/testing/harness';
 import { sized } from '#shared/testing/size';
 import { handler as produce } from '../produce/handler.ts';
@@ -19,9 +16,7 @@ import { handler } from './handler.ts';
 const RUNS = sized(100, 1000);
 
 let h: Harness;
-let probe: DynamoProbe;
-const rejections: unknown[] = [];
-const onRejection = (reason: unknown) => void rejections.push(reason);
+let watch: FuzzWatch;
 const known: string[] = [];
 let sent = 0;
 
@@ -37,19 +32,15 @@ beforeAll(async () => {
     expect(answer.json.resultCode, answer.json.resultMsg).toBe('000000');
     known.push(answer.json.instanceId!);
   }
-  probe = probeDynamo(((await getRuntime()).services.store as Store).documentClient);
-  process.on('unhandledRejection', onRejection);
+  watch = await watchFuzzRun();
 });
-afterEach(() => expect(rejections).toEqual([]));
+afterEach(() => expect(watch.rejections).toEqual([]));
 afterAll(async () => {
-  process.off('unhandledRejection', onRejection);
-  probe.remove();
+  watch.stop();
   await h.close();
   expect(sent).toBeGreaterThanOrEqual(RUNS);
 });
 
-const WRITES = ['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'TransactWriteItemsCommand', 'BatchWriteItemCommand'];
-const writesOf = (counts: Record<string, number>) => Object.fromEntries(Object.entries(counts).filter(([command]) => WRITES.includes(command)));
 
 interface Get {
   pathParameters: Record<string, string> | null;
@@ -61,26 +52,13 @@ interface Get {
 
 async function get(r: Get) {
   sent++;
-  probe.reset();
-  const event = {
-    httpMethod: 'GET',
-    resource: '/internal/instances/{instanceId}',
-    path: `/internal/instances/${r.pathParameters?.instanceId ?? ''}`,
-    pathParameters: r.pathParameters,
-    queryStringParameters: r.query ?? null,
-    multiValueQueryStringParameters: null,
-    headers: r.headers ?? {},
-    multiValueHeaders: {},
-    body: r.body ?? null,
-    isBase64Encoded: r.isBase64Encoded ?? false,
-    stageVariables: null,
-    requestContext: {},
-  } as unknown as APIGatewayProxyEvent;
+  watch.probe.reset();
+  const event = internalEvent({ method: 'GET', resource: '/internal/instances/{instanceId}', pathParameters: r.pathParameters, query: r.query, headers: r.headers ?? {}, body: r.body, isBase64Encoded: r.isBase64Encoded });
   const answer = await invoke(handler, event);
   expect(answer.status, answer.raw).toBeLessThan(500);
   expect(answer.headers['Content-Type']).toBe('application/json');
   // an operator read never writes, whatever it is asked
-  expect(writesOf(probe.counts())).toEqual({});
+  expect(watch.wrote()).toBe(false);
   return answer;
 }
 

@@ -6,12 +6,9 @@
  * refused request writes nothing. `npm test` runs ~200 requests here, `npm run soak` 2 000.
  */
 import { randomUUID } from 'node:crypto';
-import type { APIGatewayProxyEvent } from 'aws-lambda';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { getRuntime } from '#shared/runtime';
-import type { Store } from '#shared/storage/store';
-import { probeDynamo, type DynamoProbe } from '#shared/testing/dynamoProbe';
+import { internalEvent, watchFuzzRun, type FuzzWatch } from '#shared/testing/fuzz';
 import { captureAlerts, freshOrder, invoke, signedEvent, startHarness, type Answer, type Harness } from '#shared/testing/harness';
 import { sized } from '#shared/testing/size';
 import { handler as produce } from '../produce/handler.ts';
@@ -21,9 +18,7 @@ const RUNS = { badPath: sized(30, 300), badBody: sized(60, 600), badSchema: size
 const TOTAL = Object.values(RUNS).reduce((a, b) => a + b, 0);
 
 let h: Harness;
-let probe: DynamoProbe;
-const rejections: unknown[] = [];
-const onRejection = (reason: unknown) => void rejections.push(reason);
+let watch: FuzzWatch;
 const orders: Array<{ orderId: string; orderLineId: string }> = [];
 let sent = 0;
 
@@ -41,19 +36,15 @@ beforeAll(async () => {
     expect(notify.json.resultCode, notify.json.resultMsg).toBe('000000');
     orders.push({ orderId: order.orderId, orderLineId });
   }
-  probe = probeDynamo(((await getRuntime()).services.store as Store).documentClient);
-  process.on('unhandledRejection', onRejection);
+  watch = await watchFuzzRun();
 });
-afterEach(() => expect(rejections).toEqual([]));
+afterEach(() => expect(watch.rejections).toEqual([]));
 afterAll(async () => {
-  process.off('unhandledRejection', onRejection);
-  probe.remove();
+  watch.stop();
   await h.close();
   expect(sent).toBeGreaterThanOrEqual(TOTAL);
 });
 
-const WRITES = ['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'TransactWriteItemsCommand', 'BatchWriteItemCommand'];
-const wrote = () => Object.entries(probe.counts()).some(([command, n]) => WRITES.includes(command) && n > 0);
 
 type Action = 'shipment' | 'sign-off' | 'acceptance';
 const ACTIONS: Action[] = ['shipment', 'sign-off', 'acceptance'];
@@ -72,22 +63,9 @@ interface Call {
 /** Sends one request; every answer: below 500, JSON, a message when refused, and no write when refused. */
 async function send(c: Call): Promise<Answer> {
   sent++;
-  probe.reset();
+  watch.probe.reset();
   const resource = `/internal/orders/{orderId}${c.action === undefined ? '' : `/${c.action}`}`;
-  const event = {
-    httpMethod: c.method,
-    resource,
-    path: resource.replace('{orderId}', c.pathParameters?.orderId ?? ''),
-    pathParameters: c.pathParameters,
-    queryStringParameters: c.query ?? null,
-    multiValueQueryStringParameters: null,
-    headers: c.headers ?? { 'Content-Type': 'application/json' },
-    multiValueHeaders: {},
-    body: c.body ?? null,
-    isBase64Encoded: c.isBase64Encoded ?? false,
-    stageVariables: null,
-    requestContext: {},
-  } as unknown as APIGatewayProxyEvent;
+  const event = internalEvent({ method: c.method, resource, pathParameters: c.pathParameters, query: c.query, headers: c.headers, body: c.body, isBase64Encoded: c.isBase64Encoded });
   const answer = await invoke(handler, event);
   expect(answer.status, answer.raw).toBeLessThan(500);
   expect([200, 400, 404, 409], answer.raw).toContain(answer.status);
@@ -95,7 +73,7 @@ async function send(c: Call): Promise<Answer> {
   if (answer.status !== 200) {
     expect(typeof answer.json.error, answer.raw).toBe('string');
     expect(answer.json.error.length).toBeGreaterThan(0);
-    expect(wrote(), `${answer.status} ${answer.raw} wrote`).toBe(false);
+    expect(watch.wrote(), `${answer.status} ${answer.raw} wrote`).toBe(false);
   }
   return answer;
 }
@@ -262,9 +240,9 @@ describe('hardware-order routes under random input', () => {
 
   it('the properties can fail: a valid shipment on a known order is applied (200) and written', async () => {
     const { orderId, orderLineId } = orders[0]!;
-    probe.reset();
+    watch.probe.reset();
     const answer = await send({ method: 'POST', action: 'shipment', pathParameters: { orderId }, body: JSON.stringify({ orderLineId, carrier: 'SF', trackingNumber: `SF${randomUUID().slice(0, 8)}`, waybillPhone: '186 1234 5678' }) });
     expect([200, 409]).toContain(answer.status);
-    if (answer.status === 200) expect(wrote()).toBe(true);
+    if (answer.status === 200) expect(watch.wrote()).toBe(true);
   });
 });

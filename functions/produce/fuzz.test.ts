@@ -13,9 +13,8 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { bodySignHeader, signV2Request } from '#shared/protocol/signature';
-import { getRuntime, logger } from '#shared/runtime';
-import type { Store } from '#shared/storage/store';
-import { probeDynamo, type DynamoProbe } from '#shared/testing/dynamoProbe';
+import { logger } from '#shared/runtime';
+import { watchFuzzRun, type FuzzWatch } from '#shared/testing/fuzz';
 import { ACCESS_KEY, invoke, startHarness, type Answer, type Harness } from '#shared/testing/harness';
 import { sized } from '#shared/testing/size';
 import { handler } from './handler.ts';
@@ -30,27 +29,21 @@ const RUNS = {
 const TOTAL = Object.values(RUNS).reduce((a, b) => a + b, 0);
 
 let h: Harness;
-let probe: DynamoProbe;
-const rejections: unknown[] = [];
-const onRejection = (reason: unknown) => void rejections.push(reason);
+let watch: FuzzWatch;
 let sent = 0;
 
 beforeAll(async () => {
   h = await startHarness();
-  probe = probeDynamo(((await getRuntime()).services.store as Store).documentClient);
-  process.on('unhandledRejection', onRejection);
+  watch = await watchFuzzRun();
 });
-afterEach(() => expect(rejections).toEqual([]));
+afterEach(() => expect(watch.rejections).toEqual([]));
 afterAll(async () => {
-  process.off('unhandledRejection', onRejection);
-  probe.remove();
+  watch.stop();
   await h.close();
   // the issue's figure: at least 10 000 requests under `npm run soak` over the four fuzz files
   expect(sent).toBeGreaterThanOrEqual(TOTAL);
 });
 
-const WRITES = ['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'TransactWriteItemsCommand', 'BatchWriteItemCommand'];
-const writesOf = (counts: Record<string, number>) => Object.fromEntries(Object.entries(counts).filter(([command]) => WRITES.includes(command)));
 
 // ------------------------------------------------------------------ requests
 
@@ -152,10 +145,10 @@ async function send(r: Request): Promise<Answer> {
 
 /** Sends a request that must be refused with `code`, and proves it wrote nothing. */
 async function refused(r: Request, code: '000001' | '000002'): Promise<Answer> {
-  probe.reset();
+  watch.probe.reset();
   const answer = await send(r);
   expect(answer.json.resultCode, answer.json.resultMsg).toBe(code);
-  expect(writesOf(probe.counts())).toEqual({});
+  expect(watch.wrote()).toBe(false);
   return answer;
 }
 

@@ -7,12 +7,9 @@
  * deduction (unknown, unmetered instance) write nothing either. `npm test` ~150 requests, `npm run soak` 1 500.
  */
 import { randomUUID } from 'node:crypto';
-import type { APIGatewayProxyEvent } from 'aws-lambda';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { getRuntime } from '#shared/runtime';
-import type { Store } from '#shared/storage/store';
-import { probeDynamo, type DynamoProbe } from '#shared/testing/dynamoProbe';
+import { internalEvent, watchFuzzRun, type FuzzWatch } from '#shared/testing/fuzz';
 import { freshOrder, invoke, signedEvent, startHarness, type Answer, type Harness } from '#shared/testing/harness';
 import { sized } from '#shared/testing/size';
 import { handler as produce } from '../produce/handler.ts';
@@ -22,9 +19,7 @@ const RUNS = { badBody: sized(30, 300), badSchema: sized(50, 500), badPath: size
 const TOTAL = Object.values(RUNS).reduce((a, b) => a + b, 0);
 
 let h: Harness;
-let probe: DynamoProbe;
-const rejections: unknown[] = [];
-const onRejection = (reason: unknown) => void rejections.push(reason);
+let watch: FuzzWatch;
 const ids = { pack: '', onDemand: '', yearly: '' };
 let sent = 0;
 
@@ -44,19 +39,15 @@ beforeAll(async () => {
   ids.pack = await instance({ chargingMode: 'ON_DEMAND_PKG', skuCode: 'sku-pack' });
   ids.onDemand = await instance({ chargingMode: 'ON_DEMAND' });
   ids.yearly = await instance({});
-  probe = probeDynamo(((await getRuntime()).services.store as Store).documentClient);
-  process.on('unhandledRejection', onRejection);
+  watch = await watchFuzzRun();
 });
-afterEach(() => expect(rejections).toEqual([]));
+afterEach(() => expect(watch.rejections).toEqual([]));
 afterAll(async () => {
-  process.off('unhandledRejection', onRejection);
-  probe.remove();
+  watch.stop();
   await h.close();
   expect(sent).toBeGreaterThanOrEqual(TOTAL);
 });
 
-const WRITES = ['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'TransactWriteItemsCommand', 'BatchWriteItemCommand'];
-const wrote = () => Object.entries(probe.counts()).some(([command, n]) => WRITES.includes(command) && n > 0);
 
 const USAGE = '/internal/usage';
 const PACKAGE = '/internal/instances/{instanceId}/package';
@@ -73,21 +64,8 @@ interface Call {
 /** Sends one request; every answer: below 500, JSON, a message when refused, and no write when refused. */
 async function send(c: Call): Promise<Answer> {
   sent++;
-  probe.reset();
-  const event = {
-    httpMethod: 'POST',
-    resource: c.resource,
-    path: c.resource.replace('{instanceId}', c.pathParameters?.instanceId ?? ''),
-    pathParameters: c.pathParameters ?? null,
-    queryStringParameters: c.query ?? null,
-    multiValueQueryStringParameters: null,
-    headers: c.headers ?? { 'Content-Type': 'application/json' },
-    multiValueHeaders: {},
-    body: c.body,
-    isBase64Encoded: c.isBase64Encoded ?? false,
-    stageVariables: null,
-    requestContext: {},
-  } as unknown as APIGatewayProxyEvent;
+  watch.probe.reset();
+  const event = internalEvent({ method: 'POST', resource: c.resource, pathParameters: c.pathParameters, query: c.query, headers: c.headers, body: c.body, isBase64Encoded: c.isBase64Encoded });
   const answer = await invoke(handler, event);
   expect(answer.status, answer.raw).toBeLessThan(500);
   expect([200, 400, 404, 409], answer.raw).toContain(answer.status);
@@ -95,7 +73,7 @@ async function send(c: Call): Promise<Answer> {
   if (answer.status !== 200) {
     expect(typeof answer.json.error, answer.raw).toBe('string');
     expect(answer.json.error.length).toBeGreaterThan(0);
-    expect(wrote(), `${answer.status} ${answer.raw} wrote`).toBe(false);
+    expect(watch.wrote(), `${answer.status} ${answer.raw} wrote`).toBe(false);
   }
   return answer;
 }
@@ -226,7 +204,7 @@ describe('usage routes under random input', () => {
             expect(result).toMatchObject({ key: records[i]!.key.trim(), outcome: 'refused' });
             expect(result.reason).toBe(records[i]!.instanceId === ids.yearly ? 'instance is not metered (charging mode PERIOD)' : 'instance not found');
           }
-          expect(wrote(), 'refused records wrote').toBe(false);
+          expect(watch.wrote(), 'refused records wrote').toBe(false);
         }
       }),
       { numRuns: RUNS.unmetered },
