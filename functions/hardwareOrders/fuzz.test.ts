@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { internalEvent, watchFuzzRun, type FuzzWatch } from '#shared/testing/fuzz';
+import { sendInternal, watchFuzzRun, type FuzzWatch } from '#shared/testing/fuzz';
 import { captureAlerts, freshOrder, invoke, signedEvent, startHarness, type Answer, type Harness } from '#shared/testing/harness';
 import { sized } from '#shared/testing/size';
 import { handler as produce } from '../produce/handler.ts';
@@ -63,19 +63,8 @@ interface Call {
 /** Sends one request; every answer: below 500, JSON, a message when refused, and no write when refused. */
 async function send(c: Call): Promise<Answer> {
   sent++;
-  watch.probe.reset();
   const resource = `/internal/orders/{orderId}${c.action === undefined ? '' : `/${c.action}`}`;
-  const event = internalEvent({ method: c.method, resource, pathParameters: c.pathParameters, query: c.query, headers: c.headers, body: c.body, isBase64Encoded: c.isBase64Encoded });
-  const answer = await invoke(handler, event);
-  expect(answer.status, answer.raw).toBeLessThan(500);
-  expect([200, 400, 404, 409], answer.raw).toContain(answer.status);
-  expect(answer.headers['Content-Type']).toBe('application/json');
-  if (answer.status !== 200) {
-    expect(typeof answer.json.error, answer.raw).toBe('string');
-    expect(answer.json.error.length).toBeGreaterThan(0);
-    expect(watch.wrote(), `${answer.status} ${answer.raw} wrote`).toBe(false);
-  }
-  return answer;
+  return sendInternal(watch, handler, { method: c.method, resource, pathParameters: c.pathParameters, query: c.query, headers: c.headers, body: c.body, isBase64Encoded: c.isBase64Encoded });
 }
 
 const refused = async (c: Call, status: 400 | 404) => {

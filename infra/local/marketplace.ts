@@ -50,6 +50,7 @@ import { verifyApigRequest } from '#shared/protocol/apigSigner';
 import { usagePushSignature } from '#shared/protocol/signature';
 import { LOCAL_DEFAULTS } from '#shared/secrets';
 import { mockOrders } from '#infra/local/mockOrders';
+import { seededRandom } from '#shared/testing/seededRandom';
 
 const QUERY_ORDER_PATH = '/api/mkp-openapi-public/global/v1/order/query';
 const USAGE_DATA_PATH = '/api/mkp-openapi-public/global/v1/isv/usage-data';
@@ -293,17 +294,6 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
   };
 }
 
-/** mulberry32: small and seedable, enough to pick which calls fail (the same as the DynamoDB probe's) */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Sends a JSON body (or none for 204) and returns the status for the call log. */
 function send(res: ServerResponse, status: number, body?: unknown): number {

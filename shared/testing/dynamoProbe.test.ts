@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { localClient } from '../../infra/local/dynamodb.ts';
-import { InjectedFault, probeDynamo, seededRandom, type DynamoProbe } from './dynamoProbe.ts';
+import { InjectedFault, probeDynamo, type DynamoProbe } from './dynamoProbe.ts';
+import { seededRandom } from './seededRandom.ts';
 import { createTestTable } from './table.ts';
 
 let table: Awaited<ReturnType<typeof createTestTable>>;

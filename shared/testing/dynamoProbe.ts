@@ -9,6 +9,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { getRuntime } from '../runtime.ts';
 import { Store } from '../storage/store.ts';
+import { seededRandom } from './seededRandom.ts';
 
 export type DynamoCommand = string;
 
@@ -42,17 +43,6 @@ export class InjectedFault extends Error {
   readonly $fault = 'server';
 }
 
-/** mulberry32: small, seedable, good enough to pick which requests fail */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NAME = 'koogallery-dynamo-probe';
 

@@ -4,7 +4,9 @@
  * event of an internal route.
  */
 import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { expect } from 'vitest';
 import { probeRuntime, writeRoundTrips, type DynamoProbe } from './dynamoProbe.ts';
+import { invoke, type Answer } from './harness.ts';
 
 export interface FuzzWatch {
   probe: DynamoProbe;
@@ -60,4 +62,22 @@ export function internalEvent(r: InternalRequest): APIGatewayProxyEvent {
     stageVariables: null,
     requestContext: {},
   } as unknown as APIGatewayProxyEvent;
+}
+
+/**
+ * Sends one request to an internal route and checks what every answer must be: below 500, one of the
+ * statuses the routes use, JSON, and when refused a message and no write.
+ */
+export async function sendInternal(watch: FuzzWatch, handler: Parameters<typeof invoke>[0], request: InternalRequest): Promise<Answer> {
+  watch.probe.reset();
+  const answer = await invoke(handler, internalEvent(request));
+  expect(answer.status, answer.raw).toBeLessThan(500);
+  expect([200, 400, 404, 409], answer.raw).toContain(answer.status);
+  expect(answer.headers['Content-Type']).toBe('application/json');
+  if (answer.status !== 200) {
+    expect(typeof answer.json.error, answer.raw).toBe('string');
+    expect(answer.json.error.length).toBeGreaterThan(0);
+    expect(watch.wrote(), `${answer.status} ${answer.raw} wrote`).toBe(false);
+  }
+  return answer;
 }

@@ -24,7 +24,7 @@ import { ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import type { OrderInfo } from '../openapi/order.ts';
 import { bodySignHeader, signV2Request } from '../protocol/signature.ts';
 import { LOCAL_DEFAULTS } from '../secrets.ts';
-import { seededRandom } from './dynamoProbe.ts';
+import { seededRandom } from './seededRandom.ts';
 
 // ================================================================ scripts
 
