@@ -15,7 +15,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
+import type { Context } from 'aws-lambda';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AppInfo } from '#shared/domain/instance';
@@ -25,6 +25,7 @@ import { formatMarketTime } from '#shared/protocol/time';
 import { getRuntime } from '#shared/runtime';
 import { Store } from '#shared/storage/store';
 import { freshOrder, invoke, runJob, signedEvent, startHarness, type Harness } from '#shared/testing/harness';
+import { internalEvent } from '#shared/testing/apiEvents';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 
@@ -388,17 +389,9 @@ afterAll(() => h.close());
 /** Runs one function's handler; every request it causes, also after it answered, is its own. */
 const as = <T>(fn: string, work: () => Promise<T>): Promise<T> => running.run(fn, work);
 const callback = (fn: string, body: Record<string, unknown>) => as(fn, () => invoke(handlers[fn] as never, signedEvent(body)));
-const route = (fn: string, method: string, resource: string, pathParameters: Record<string, string>, body?: unknown) =>
+const route = (fn: string, method: 'GET' | 'POST', resource: string, pathParameters: Record<string, string>, body?: unknown) =>
   as(fn, () =>
-    invoke(handlers[fn] as never, {
-      httpMethod: method,
-      resource,
-      path: Object.entries(pathParameters).reduce((p, [k, v]) => p.replace(`{${k}}`, v), resource),
-      pathParameters,
-      body: body === undefined ? null : JSON.stringify(body),
-      isBase64Encoded: false,
-      headers: {},
-    } as unknown as APIGatewayProxyEvent),
+    invoke(handlers[fn] as never, internalEvent({ method, resource, pathParameters, body: body === undefined ? null : JSON.stringify(body) })),
   );
 const job = (fn: string, time: Date) => as(fn, () => runJob<Record<string, number>>(handlers[fn] as never, time));
 

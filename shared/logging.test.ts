@@ -7,13 +7,13 @@
  * a tenant password, or the buyer's phone numbers, e-mail addresses or real name.
  */
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
-import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startLocalMarketplace, type LocalMarketplace } from '#infra/local/marketplace';
 import type { OrderInfo } from '#shared/openapi/order';
 import { formatMarketTime } from '#shared/protocol/time';
 import { getRuntime, logger } from '#shared/runtime';
 import { freshOrder, invoke, runJob, signedEvent, startHarness, type Answer, type Harness } from '#shared/testing/harness';
+import { internalEvent } from '#shared/testing/apiEvents';
 import { handler as changeInstanceCheck } from '../functions/changeInstanceCheck/handler.ts';
 import { handler as getInstance } from '../functions/getInstance/handler.ts';
 import { handler as hardwareOrders } from '../functions/hardwareOrders/handler.ts';
@@ -167,16 +167,8 @@ async function call(handler: Handler, body: Record<string, unknown>, opts: Param
   return answer;
 }
 
-function route(handler: Handler, method: string, resource: string, pathParameters: Record<string, string>, body?: unknown) {
-  return invoke(handler, {
-    httpMethod: method,
-    resource,
-    path: Object.entries(pathParameters).reduce((p, [k, v]) => p.replace(`{${k}}`, v), resource),
-    pathParameters,
-    body: body === undefined ? null : JSON.stringify(body),
-    isBase64Encoded: false,
-    headers: {},
-  } as unknown as APIGatewayProxyEvent);
+function route(handler: Handler, method: 'GET' | 'POST', resource: string, pathParameters: Record<string, string>, body?: unknown) {
+  return invoke(handler, internalEvent({ method, resource, pathParameters, body: body === undefined ? null : JSON.stringify(body) }));
 }
 
 /** An order of a buyer with their own phone, e-mail, real name and a buyer-entered parameter. */

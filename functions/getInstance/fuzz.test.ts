@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { internalEvent, watchFuzzRun, type FuzzWatch } from '#shared/testing/fuzz';
+import { internalEvent } from '#shared/testing/apiEvents';
+import { watchFuzzRun, type FuzzWatch } from '#shared/testing/fuzz';
 import { freshOrder, invoke, signedEvent, startHarness, type Harness } from '#shared/testing/harness';
 import { sized } from '#shared/testing/size';
 import { handler as produce } from '../produce/handler.ts';

@@ -9,13 +9,13 @@
  */
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSealer, SealerError } from '#shared/crypto/sealer';
 import { formatMarketTime } from '#shared/protocol/time';
 import { getRuntime } from '#shared/runtime';
 import { Store } from '#shared/storage/store';
 import { ACCESS_KEY, freshOrder, invoke, runJob, signedEvent, startHarness, type Answer, type Harness } from '#shared/testing/harness';
+import { internalEvent } from '#shared/testing/apiEvents';
 import { LOCAL_DEFAULTS } from '#shared/secrets';
 import { handler as getInstance } from '../../functions/getInstance/handler.ts';
 import { handler as hardwareAutoAccept } from '../../functions/hardwareAutoAccept/handler.ts';
@@ -58,16 +58,8 @@ afterAll(() => h.close());
 
 const call = (body: Record<string, unknown>) => invoke(produce, signedEvent(body));
 const ok = (answer: Answer) => expect(answer.json.resultCode, answer.json.resultMsg).toBe('000000');
-const route = (handler: Parameters<typeof invoke>[0], method: string, resource: string, pathParameters: Record<string, string>, body?: unknown) =>
-  invoke(handler, {
-    httpMethod: method,
-    resource,
-    path: Object.entries(pathParameters).reduce((p, [k, v]) => p.replace(`{${k}}`, v), resource),
-    pathParameters,
-    body: body === undefined ? null : JSON.stringify(body),
-    isBase64Encoded: false,
-    headers: {},
-  } as unknown as APIGatewayProxyEvent);
+const route = (handler: Parameters<typeof invoke>[0], method: 'GET' | 'POST', resource: string, pathParameters: Record<string, string>, body?: unknown) =>
+  invoke(handler, internalEvent({ method, resource, pathParameters, body: body === undefined ? null : JSON.stringify(body) }));
 
 /** An order of a buyer with distinctive contact data and a buyer-entered parameter. */
 function order(over: Parameters<typeof freshOrder>[0] = {}) {

@@ -1,11 +1,11 @@
 /**
  * What the fuzz suites share: watching a run (the store's DynamoDB requests, so a refusal can be shown
- * to have written nothing, and unhandled rejections, of which there must be none) and the API Gateway
- * event of an internal route.
+ * to have written nothing, and unhandled rejections, of which there must be none) and sending to an
+ * internal route with the checks every answer must pass.
  */
-import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { expect } from 'vitest';
 import { probeRuntime, writeRoundTrips, type DynamoProbe } from './dynamoProbe.ts';
+import { internalEvent, type InternalRequest } from './apiEvents.ts';
 import { invoke, type Answer } from './harness.ts';
 
 export interface FuzzWatch {
@@ -32,36 +32,6 @@ export async function watchFuzzRun(): Promise<FuzzWatch> {
       probe.remove();
     },
   };
-}
-
-export interface InternalRequest {
-  method: 'GET' | 'POST';
-  /** the route as serverless.yml names it, e.g. `/internal/orders/{orderId}/shipment` */
-  resource: string;
-  pathParameters?: Record<string, string> | null;
-  query?: Record<string, string> | null;
-  headers?: Record<string, string>;
-  body?: string | null;
-  isBase64Encoded?: boolean;
-}
-
-/** An internal route's request as API Gateway (REST, proxy) delivers it; path parameters fill the path. */
-export function internalEvent(r: InternalRequest): APIGatewayProxyEvent {
-  const path = r.resource.replace(/\{(\w+)\}/g, (_whole, name: string) => r.pathParameters?.[name] ?? '');
-  return {
-    httpMethod: r.method,
-    resource: r.resource,
-    path,
-    pathParameters: r.pathParameters ?? null,
-    queryStringParameters: r.query ?? null,
-    multiValueQueryStringParameters: null,
-    headers: r.headers ?? { 'Content-Type': 'application/json' },
-    multiValueHeaders: {},
-    body: r.body ?? null,
-    isBase64Encoded: r.isBase64Encoded ?? false,
-    stageVariables: null,
-    requestContext: {},
-  } as unknown as APIGatewayProxyEvent;
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { produceEvent } from './apiEvents.ts';
 import { startLocalMarketplace, type LocalMarketplace } from '../../infra/local/marketplace.ts';
 import type { OrderInfo } from '../openapi/order.ts';
 import { signV2Request } from '../protocol/signature.ts';
@@ -59,20 +60,7 @@ export function signedEvent(body: unknown, opts: SignOptions = {}): APIGatewayPr
   const nonce = opts.nonce ?? randomBytes(32).toString('hex').toUpperCase();
   const timestamp = opts.timestamp ?? String(Date.now());
   const signature = opts.signature ?? signV2Request(opts.key ?? ACCESS_KEY, nonce, timestamp, opts.signedBody ?? raw).toUpperCase();
-  return {
-    httpMethod: 'POST',
-    path: '/produce',
-    resource: '/produce',
-    body: raw,
-    isBase64Encoded: false,
-    headers: { 'Content-Type': 'application/json;charset=utf8' },
-    multiValueHeaders: {},
-    queryStringParameters: opts.query === undefined ? { signature, timestamp, nonce } : opts.query,
-    multiValueQueryStringParameters: null,
-    pathParameters: null,
-    stageVariables: null,
-    requestContext: {} as APIGatewayProxyEvent['requestContext'],
-  };
+  return produceEvent(raw, opts.query === undefined ? { signature, timestamp, nonce } : opts.query);
 }
 
 const context = {

@@ -24,6 +24,7 @@ import { ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import type { OrderInfo } from '../openapi/order.ts';
 import { bodySignHeader, signV2Request } from '../protocol/signature.ts';
 import { LOCAL_DEFAULTS } from '../secrets.ts';
+import { produceEvent } from './apiEvents.ts';
 import { seededRandom } from './seededRandom.ts';
 
 // ================================================================ scripts
@@ -280,20 +281,7 @@ export function signCall(body: CallBody, key: string = LOCAL_DEFAULTS.KOOGALLERY
 export function inProcessDelivery(handler: ProduceHandler, key: string = LOCAL_DEFAULTS.KOOGALLERY_ACCESS_KEY): Deliver {
   return async (body) => {
     const { raw, query } = signCall(body, key);
-    const event = {
-      httpMethod: 'POST',
-      path: '/produce',
-      resource: '/produce',
-      body: raw,
-      isBase64Encoded: false,
-      headers: { 'Content-Type': 'application/json;charset=utf8' },
-      multiValueHeaders: {},
-      queryStringParameters: query,
-      multiValueQueryStringParameters: null,
-      pathParameters: null,
-      stageVariables: null,
-      requestContext: {} as APIGatewayProxyEvent['requestContext'],
-    } satisfies APIGatewayProxyEvent;
+    const event = produceEvent(raw, query);
     const result = (await handler(event, lambdaContext)) as APIGatewayProxyResult;
     if (result.statusCode !== 200) throw new Error(`HTTP ${result.statusCode}`);
     if (result.headers?.['Body-Sign'] !== bodySignHeader(key, result.body)) throw new Error('answer without a valid Body-Sign');
