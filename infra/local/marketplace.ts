@@ -33,6 +33,11 @@
  *   generator). `{count: 0, mode: 'error'}` turns faults off.
  * - `GET /__local/calls`: the log of API calls (not of `/__local` calls), each with the fault injected into it, if any.
  * - `GET /__local/usage`: `{records, duplicates}`, the accepted unique usage records and the duplicate count.
+ * - `/__local/kit/...` (only with the `kit` option): create joint-operation tenants and sync them to the merchant
+ *   backend through the Kit driver (./kitDriver.ts, spec 3.9).
+ *
+ * Joint-operation identity service (./identity.ts, spec 3.10) under `/idp/{tenantCode}/...`, always mounted; tenants
+ * come from the `/__local/kit` routes or from `identity.registerTenant`. Neither is logged in `calls()` nor faulted.
  *
  * Run directly (`tsx infra/local/marketplace.ts`): listens on `PORT` (default 4010) with the
  * credentials `KOOGALLERY_AK` / `KOOGALLERY_SK` (defaults `local-ak` / `local-sk`) and checks usage
@@ -50,6 +55,8 @@ import { verifyApigRequest } from '#shared/protocol/apigSigner';
 import { usagePushSignature } from '#shared/protocol/signature';
 import { LOCAL_DEFAULTS } from '#shared/secrets';
 import { mockOrders } from '#infra/local/mockOrders';
+import { IDP_PREFIX, createIdentityService, type IdentityService } from '#infra/local/identity';
+import { createKitDriver, createLocalKit, httpDeliver, type Deliver } from '#infra/local/kitDriver';
 import { seededRandom } from '#shared/testing/seededRandom';
 
 const QUERY_ORDER_PATH = '/api/mkp-openapi-public/global/v1/order/query';
@@ -85,6 +92,8 @@ export interface LocalMarketplace {
   usageRecords(): ReadonlyArray<UsagePushRecord>;
   /** how many accepted records repeated an already accepted `metering_sn` (answered with success, not stored) */
   usageDuplicates(): number;
+  /** the joint-operation identity service mounted under `/idp/{tenantCode}` (spec 3.10) */
+  identity: IdentityService;
   close(): Promise<void>;
 }
 
@@ -98,6 +107,18 @@ export interface LocalMarketplaceOptions {
   /** V2 access keys accepted for the usage-push body signature (spec 2.7); default `[LOCAL_DEFAULTS.KOOGALLERY_ACCESS_KEY]` */
   usageKeys?: readonly string[];
   now?: () => Date;
+  /** identity-service settings; `now` defaults to the marketplace's */
+  identity?: { now?: () => Date; accessTokenTtlSeconds?: number };
+  /** enables the `/__local/kit` routes: the Kit driver signs and delivers syncs to the merchant backend */
+  kit?: {
+    /** the backend's production URL; Kit paths (`/produceAPI/...`) are appended */
+    backendUrl: string;
+    kitAccessKey: string;
+    v1Key?: string;
+    merchantPublicKeyPem: string;
+    /** replaces HTTP delivery (tests call handlers in-process) */
+    deliver?: Deliver;
+  };
 }
 
 export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Promise<LocalMarketplace> {
@@ -110,6 +131,25 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
   const usage = new Map<string, UsagePushRecord>(); // metering_sn -> record
   let duplicates = 0;
   const seenNonces = new Map<string, number>(); // nonce -> ts, forgotten once outside the window
+  let baseUrl = '';
+  const identity = createIdentityService({
+    baseUrl: () => baseUrl,
+    now: opts.identity?.now ?? now,
+    ...(opts.identity?.accessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds: opts.identity.accessTokenTtlSeconds } : {}),
+  });
+  const kit = opts.kit
+    ? createLocalKit({
+        identity,
+        now,
+        driver: createKitDriver({
+          deliver: opts.kit.deliver ?? httpDeliver(opts.kit.backendUrl),
+          kitAccessKey: opts.kit.kitAccessKey,
+          ...(opts.kit.v1Key !== undefined ? { v1Key: opts.kit.v1Key } : {}),
+          merchantPublicKeyPem: opts.kit.merchantPublicKeyPem,
+          now,
+        }),
+      })
+    : undefined;
 
   const registerOrder = (order: OrderInfo): void => void orders.set(order.orderId, order);
   const injectFaults = (f: Faults): void => {
@@ -246,6 +286,19 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       const url = new URL(req.url ?? '/', 'http://localhost'); // only path and query are used
+      if (url.pathname.startsWith(`${IDP_PREFIX}/`)) {
+        identity.handle({ method: req.method ?? 'GET', url, headers: req.headers, body }, res);
+        return;
+      }
+      if (url.pathname.startsWith('/__local/kit/')) {
+        if (!kit) send(res, 404, { error: 'the Kit driver is off: start the marketplace with the kit option' });
+        else
+          kit
+            .handle(req.method ?? 'GET', url.pathname, body)
+            .then((answer) => send(res, answer?.status ?? 404, answer?.body ?? { error: 'no such route' }))
+            .catch((e: unknown) => send(res, 500, { error: e instanceof Error ? e.message : String(e) }));
+        return;
+      }
       if (local(req, res, url.pathname, body)) return;
       const route = `${req.method} ${url.pathname}`;
       const api = route === `GET ${QUERY_ORDER_PATH}` ? 'query' : route === `POST ${USAGE_DATA_PATH}` ? 'usage' : undefined;
@@ -277,10 +330,12 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
   });
   const { address, port } = server.address() as AddressInfo;
   const hostPart = address.includes(':') ? `[${address}]` : address;
+  baseUrl = `http://${hostPart}:${port}`;
 
   return {
-    url: `http://${hostPart}:${port}`,
+    url: baseUrl,
     port,
+    identity,
     registerOrder,
     injectFaults,
     calls: () => [...callLog],
