@@ -262,7 +262,7 @@ export function createKitDriver(opts: KitDriverOptions): KitDriver {
           }),
         o,
       ),
-    authSync: (i, o) => {
+    authSync: async (i, o) => {
       if (i.userList.length > MAX_USERS_PER_AUTH_SYNC) {
         throw new RangeError(`authSync carries at most ${MAX_USERS_PER_AUTH_SYNC} users per call`);
       }
