@@ -225,7 +225,13 @@ describe('marketplace /__local/kit routes', () => {
     sent.length = 0;
     const created = await post('/__local/kit/tenants', { tenantCode: 'acme' });
     expect(created.status).toBe(200);
-    const { tenantId, domainName, appId, clientId, results } = created.body as Record<string, string> & { results: unknown[] };
+    const { tenantId, domainName, appId, clientId, results } = created.body as {
+      tenantId: string;
+      domainName: string;
+      appId: string;
+      clientId: string;
+      results: unknown[];
+    };
     expect(tenantId).toMatch(/^[0-9a-f]{32}$/);
     expect(domainName).toBe(`${mkt.url}/idp/acme`);
     expect(sent.map((r) => r.path)).toEqual([
