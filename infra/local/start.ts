@@ -5,10 +5,14 @@
  *     unless KOOGALLERY_API_URL points at another one
  *   - the API through serverless-offline on http://127.0.0.1:$PORT (3000), no stage prefix
  *   - the scheduled functions on their schedules (serverless-offline runs `schedule` events)
+ *   - joint-operation (spec 3.9, 3.10): the merchant's RSA key pair, generated once into .local/kit-{private,public}.pem
+ *     unless KOOGALLERY_KIT_PRIVATE_KEY(_FILE) is set; the local marketplace's identity service under /idp/ and its
+ *     Kit driver (`POST /__local/kit/tenants`) syncing tenants to the API with the Kit and V1 keys
  * Ctrl-C stops all of it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { LOCAL_DEFAULTS } from '../../shared/secrets.ts';
@@ -41,6 +45,37 @@ function stop(code: number): Promise<never> {
   return stopping;
 }
 
+/**
+ * The merchant's joint-operation RSA key pair (spec 1.5, 2.6): the private key the API decrypts `clientSecret` with,
+ * and its public half for the local marketplace's Kit driver. From KOOGALLERY_KIT_PRIVATE_KEY (PEM) or
+ * KOOGALLERY_KIT_PRIVATE_KEY_FILE when set, else .local/kit-private.pem, generated (3072 bits) on the first start.
+ */
+function merchantKeyPair(): { publicKeyPem: string; generatedFile?: string } {
+  let privatePem: string;
+  let generatedFile: string | undefined;
+  if (env.KOOGALLERY_KIT_PRIVATE_KEY) privatePem = env.KOOGALLERY_KIT_PRIVATE_KEY;
+  else if (env.KOOGALLERY_KIT_PRIVATE_KEY_FILE) privatePem = readFileSync(env.KOOGALLERY_KIT_PRIVATE_KEY_FILE, 'utf8');
+  else {
+    const dir = `${root}.local`;
+    generatedFile = `${dir}/kit-private.pem`;
+    if (!existsSync(generatedFile)) {
+      mkdirSync(dir, { recursive: true });
+      const pair = generateKeyPairSync('rsa', {
+        modulusLength: 3072,
+        publicKeyEncoding: { type: 'spki', format: 'pem' },
+        privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      });
+      writeFileSync(generatedFile, pair.privateKey, { mode: 0o600 });
+      writeFileSync(`${dir}/kit-public.pem`, pair.publicKey);
+      log('generated the joint-operation RSA key pair in .local/kit-private.pem and .local/kit-public.pem');
+    }
+    privatePem = readFileSync(generatedFile, 'utf8');
+  }
+  // derived from the private key, so that it always matches whatever key the API uses
+  const publicKeyPem = createPublicKey(privatePem).export({ type: 'spki', format: 'pem' }).toString();
+  return { publicKeyPem, ...(generatedFile ? { generatedFile } : {}) };
+}
+
 /** A port already taken would silently mix this stack with whatever holds it: refuse instead. */
 function assertFree(port: number, name: string, variable: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -70,6 +105,8 @@ async function main() {
   const table = await ensureTable(localClient(dynamo.endpoint), tableName);
   log(`table ${tableName} ${table}`);
 
+  const kitKeys = merchantKeyPair();
+  const firstOf = (list: string) => list.split(',').map((k) => k.trim()).find(Boolean) ?? '';
   let marketplace: LocalMarketplace | undefined;
   let apiUrl = env.KOOGALLERY_API_URL;
   if (!apiUrl) {
@@ -78,10 +115,21 @@ async function main() {
       credentials: { [env.KOOGALLERY_AK || LOCAL_DEFAULTS.KOOGALLERY_AK]: env.KOOGALLERY_SK || LOCAL_DEFAULTS.KOOGALLERY_SK },
       // the usage-push body signature uses the V2 access key (spec 2.7), as the service signs it
       usageKeys: (env.KOOGALLERY_ACCESS_KEY || LOCAL_DEFAULTS.KOOGALLERY_ACCESS_KEY).split(',').map((k) => k.trim()),
+      // the Kit driver signs with the first (newest) key, as the marketplace would
+      kit: {
+        backendUrl: `http://127.0.0.1:${port}`,
+        kitAccessKey: firstOf(env.KOOGALLERY_KIT_ACCESS_KEY || LOCAL_DEFAULTS.KOOGALLERY_KIT_ACCESS_KEY),
+        v1Key: firstOf(env.KOOGALLERY_V1_KEY || LOCAL_DEFAULTS.KOOGALLERY_V1_KEY),
+        merchantPublicKeyPem: kitKeys.publicKeyPem,
+      },
     });
     apiUrl = marketplace.url;
     cleanups.push(() => marketplace?.close());
     log(`local marketplace on ${apiUrl} (mock orders MOCKPERIODYEARNEW … MOCKMONTYCHANGE; POST /__local/orders to add one)`);
+    log(
+      `joint-operation tenant: curl -X POST ${apiUrl}/__local/kit/tenants -H 'Content-Type: application/json' ` +
+        `-d '{"tenantCode":"acme"}' (once the API is ready), then sign in at http://127.0.0.1:${port}/sso/login as admin or user1`,
+    );
   } else log(`open APIs at ${apiUrl}`);
 
   const childEnv = {
@@ -95,6 +143,8 @@ async function main() {
     AWS_SECRET_ACCESS_KEY: 'local',
     AWS_REGION: env.AWS_REGION || 'ap-southeast-1',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    SSO_BASE_URL: env.SSO_BASE_URL || `http://127.0.0.1:${port}`,
+    ...(kitKeys.generatedFile ? { KOOGALLERY_KIT_PRIVATE_KEY_FILE: kitKeys.generatedFile } : {}),
   };
   const offline: ChildProcess = spawn(process.execPath, [`${root}node_modules/osls/bin/serverless.js`, 'offline', 'start', '--stage', 'local'], {
     cwd: root,
