@@ -111,10 +111,10 @@ describe('Kit driver, V2 (spec 2.2, 3.9)', () => {
     expect(formatUtc8Millis(at)).toBe('20220413093539534');
     const { driver, sent } = recordingDriver({ now: () => at });
     for (let i = 0; i < 3; i++) await driver.singleOrgSync({ instanceId: '', tenantId: 't', orgCode: `D${i}`, orgName: 'x', flag: 1 });
-    await driver.tenantSync(TENANT, { version: 'v1' }); // V1 shares the sequence (in UTC)
+    await driver.tenantSync(TENANT, { version: 'v1' }); // V1 shares the sequence
     const stamps = sent.map((r) => (JSON.parse(r.body) as { timeStamp: string }).timeStamp);
     expect(stamps.slice(0, 3)).toEqual(['20220413093539534', '20220413093539535', '20220413093539536']);
-    expect(stamps[3]).toBe('20220413013539537');
+    expect(stamps[3]).toBe('20220413093539537');
     expect(sent.slice(0, 3).map((r) => r.headers['x-timestamp'])).toEqual(['1649813739534', '1649813739535', '1649813739536']);
   });
 
@@ -146,12 +146,14 @@ describe('Kit driver, V1 (spec 2.3, 2.4, 3.9.6)', () => {
     expect(typeof body.userList).toBe('string');
     expect(JSON.parse(body.userList as string)).toEqual([USER]);
     expect(body.flag).toBe(3);
-    expect(parseMarketTime(body.timeStamp as string)!.getTime()).toBeGreaterThan(Date.now() - 60_000); // UTC
+    // UTC+8 like the V2 Kit: verifyAuthToken reads timeStamp as UTC, so its clock is shifted as the backend does
+    const nowMs = Date.now() + 8 * 3600_000;
+    expect(Math.abs(parseMarketTime(body.timeStamp as string)!.getTime() - nowMs)).toBeLessThan(60_000);
 
     const params = { ...authTokenParamsOfBody(body)!, authToken: r.headers.authToken! };
-    expect(verifyAuthToken({ keys: [V1_KEY], params, nowMs: Date.now() })).toMatchObject({ ok: true, keyIndex: 0 });
-    expect(verifyAuthToken({ keys: ['other'], params, nowMs: Date.now() }).ok).toBe(false);
-    expect(verifyAuthToken({ keys: [V1_KEY], params: { ...params, flag: '1' }, nowMs: Date.now() }).ok).toBe(false);
+    expect(verifyAuthToken({ keys: [V1_KEY], params, nowMs })).toMatchObject({ ok: true, keyIndex: 0 });
+    expect(verifyAuthToken({ keys: ['other'], params, nowMs }).ok).toBe(false);
+    expect(verifyAuthToken({ keys: [V1_KEY], params: { ...params, flag: '1' }, nowMs }).ok).toBe(false);
   });
 
   it('sends the full department sync as field orgInfo, a JSON string of {orgCode, name, parentCode}', async () => {

@@ -13,9 +13,10 @@
  *   follow (flag 1/2 add or update, 0 removes, 3 — revoked authorization — leaves the user in the identity service).
  * - `GET /__local/kit/tenants` -> the tenants (never a client secret).
  *
- * timeStamp: V2 bodies carry UTC+8 `yyyyMMddHHmmssSSS` (spec 3.9 tables). V1 bodies carry UTC, as the V1 authToken
- * (spec 2.3) and `verifyAuthToken` expect — the spec does not say which zone the V1 Kit uses. Within one driver the
- * timeStamps strictly increase (bumped by 1 ms when the clock has not moved), since the backend orders calls by them.
+ * timeStamp: UTC+8 `yyyyMMddHHmmssSSS` (spec 3.9 tables), for V1 too: spec 2.3 says UTC for the authToken in general,
+ * 3.9.6 lists no zone difference for the V1 Kit (unclear; the backend accepts either for V1, and orders calls by the
+ * timeStamp read as UTC+8). Within one driver the timeStamps strictly increase (bumped by 1 ms when the clock has not
+ * moved), since the backend orders calls by them.
  */
 import { constants, publicEncrypt, randomBytes } from 'node:crypto';
 import { z } from 'zod';
@@ -185,7 +186,7 @@ export function createKitDriver(opts: KitDriverOptions): KitDriver {
   async function call(name: string, build: (timeStamp: string) => { v2: Fields; v1: Fields }, o: KitCallOptions = {}) {
     const version = o.version ?? 'v2';
     const ms = o.timeStamp === undefined ? nextInstant() : now().getTime();
-    const timeStamp = o.timeStamp ?? (version === 'v2' ? formatUtc8Millis(new Date(ms)) : formatMarketTimeMillis(new Date(ms)));
+    const timeStamp = o.timeStamp ?? formatUtc8Millis(new Date(ms));
     const fields = build(timeStamp);
     let request: KitRequest;
     if (version === 'v2') {
