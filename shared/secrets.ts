@@ -7,6 +7,7 @@
  * until the change-over is finished: requests signed with either key verify; responses and new
  * ciphertexts use the first.
  */
+import { readFileSync } from 'node:fs';
 import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
 import { ConfigError, type Settings } from './config.ts';
 
@@ -18,6 +19,18 @@ export interface Secrets {
   sk: string;
   /** data keys sealing credentials and personal data at rest */
   dataKeys: string[];
+  /**
+   * Joint-operation Kit V2 access keys (`x-sign`, spec 2.2), newest first. Optional: a merchant without
+   * joint-operation products has none, and the Kit routes then refuse every call with 000001.
+   */
+  kitAccessKeys: string[];
+  /** V1 keys (`authToken`, `Body-Sign` and the V1 AES scheme, spec 2.3–2.5), newest first; optional */
+  v1Keys: string[];
+  /**
+   * The merchant's RSA private key (PEM) whose public half was registered for the joint-operation
+   * application; decrypts the application-sync `clientSecret` (spec 2.6). Optional.
+   */
+  kitPrivateKey?: string;
 }
 
 export const LOCAL_DEFAULTS = {
@@ -25,6 +38,8 @@ export const LOCAL_DEFAULTS = {
   KOOGALLERY_AK: 'local-ak',
   KOOGALLERY_SK: 'local-sk',
   KOOGALLERY_DATA_KEY: 'local-data-key',
+  KOOGALLERY_KIT_ACCESS_KEY: 'local-kit-access-key',
+  KOOGALLERY_V1_KEY: 'local-v1-key',
 } as const;
 
 const list = (raw: string | undefined) => (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -55,13 +70,28 @@ export async function loadSecrets(
       ak: read('KOOGALLERY_AK'),
       sk: read('KOOGALLERY_SK'),
       dataKeys: list(read('KOOGALLERY_DATA_KEY')),
+      kitAccessKeys: list(read('KOOGALLERY_KIT_ACCESS_KEY')),
+      v1Keys: list(read('KOOGALLERY_V1_KEY')),
+      kitPrivateKey: privateKeyFromEnv(env),
     },
     'environment',
   );
 }
 
+/** KOOGALLERY_KIT_PRIVATE_KEY (the PEM itself) or KOOGALLERY_KIT_PRIVATE_KEY_FILE (a path; npm start makes one). */
+function privateKeyFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.KOOGALLERY_KIT_PRIVATE_KEY) return env.KOOGALLERY_KIT_PRIVATE_KEY.replace(/\\n/g, '\n');
+  const file = env.KOOGALLERY_KIT_PRIVATE_KEY_FILE;
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    throw new ConfigError('KOOGALLERY_KIT_PRIVATE_KEY_FILE cannot be read');
+  }
+}
+
 function validate(value: Partial<Secrets>, source: string): Secrets {
-  const { accessKeys, ak, sk, dataKeys } = value;
+  const { accessKeys, ak, sk, dataKeys, kitAccessKeys, v1Keys, kitPrivateKey } = value;
   const missing = [
     !accessKeys?.length && 'accessKeys (KOOGALLERY_ACCESS_KEY)',
     !ak && 'ak (KOOGALLERY_AK)',
@@ -69,5 +99,13 @@ function validate(value: Partial<Secrets>, source: string): Secrets {
     !dataKeys?.length && 'dataKeys (KOOGALLERY_DATA_KEY)',
   ].filter(Boolean);
   if (missing.length) throw new ConfigError(`missing secrets in ${source}: ${missing.join(', ')}`);
-  return { accessKeys: accessKeys!, ak: ak!, sk: sk!, dataKeys: dataKeys! };
+  return {
+    accessKeys: accessKeys!,
+    ak: ak!,
+    sk: sk!,
+    dataKeys: dataKeys!,
+    kitAccessKeys: kitAccessKeys ?? [],
+    v1Keys: v1Keys ?? [],
+    ...(kitPrivateKey ? { kitPrivateKey } : {}),
+  };
 }
