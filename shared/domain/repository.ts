@@ -20,6 +20,8 @@ export interface CallReceipt {
   instanceId?: string;
   orderId?: string;
   orderLineId?: string;
+  /** joint-operation Kit calls: the tenant they concern (their audit records live there) */
+  tenantId?: string;
   /**
    * The call's nonce was stored by its first write (the claim of newInstance); this later write of the
    * same call only rewrites its audit record with the final answer.

@@ -34,19 +34,28 @@ export const wholeOrderPk = (orderId: string) => `ORDER#${orderId}`;
 /** The byDue index is spread over this many partitions per timer kind, so that no key is hot. */
 export const TIMER_SHARDS = 8;
 
-/** The index partition of an item's timer: `<kind>#<shard>`, the shard a stable hash of the item's key. */
-export function timerPartition(kind: TimerKind, itemKey: string): string {
+/**
+ * A stable shard number in [0, shards) for a key: FNV-1a, with every bit mixed into the low ones
+ * (MurmurHash3's finaliser) — FNV-1a's low bits alone are weak (a key that repeats itself, like
+ * ORDER#<id><id>-000001, fell into 2 of 8 shards).
+ */
+export function shardOf(key: string, shards: number): number {
   let hash = 0x811c9dc5; // FNV-1a
-  for (let i = 0; i < itemKey.length; i++) hash = Math.imul(hash ^ itemKey.charCodeAt(i), 0x01000193);
-  // FNV-1a's low bits alone are weak (a key that repeats itself, like ORDER#<id><id>-000001, fell into
-  // 2 of the 8 shards): mix every bit into the low ones first (MurmurHash3's finaliser). Items written
-  // with the earlier shard stay findable: a due query reads every shard of its kind.
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
   hash ^= hash >>> 16;
   hash = Math.imul(hash, 0x85ebca6b);
   hash ^= hash >>> 13;
   hash = Math.imul(hash, 0xc2b2ae35);
   hash ^= hash >>> 16;
-  return `${kind}#${(hash >>> 0) % TIMER_SHARDS}`;
+  return (hash >>> 0) % shards;
+}
+
+/**
+ * The index partition of an item's timer: `<kind>#<shard>`, the shard a stable hash of the item's key.
+ * Items written with the earlier (unmixed) shard stay findable: a due query reads every shard of its kind.
+ */
+export function timerPartition(kind: TimerKind, itemKey: string): string {
+  return `${kind}#${shardOf(itemKey, TIMER_SHARDS)}`;
 }
 
 export function createTable(documentClient: DynamoDBDocumentClient, name: string) {

@@ -39,11 +39,11 @@ import { meterDue, type Meter } from '#shared/domain/metering';
 import type { NotificationRecord } from '#shared/domain/notifier';
 import { supervisionDue, type HardwareOrder } from '#shared/domain/supervision';
 import { instanceDue, TIMER_KINDS, type InstanceTimerPolicy, type TimerKind } from '#shared/domain/timers';
+import { receiptItems } from './receipts.ts';
 import {
   createEntities,
   createTable,
   instancePk,
-  orderPk,
   TIMER_SHARDS,
   timerPartition,
   wholeOrderPk,
@@ -559,35 +559,7 @@ export class Store implements Repository {
   // ---------------------------------------------------------------- internals
 
   private receiptItems(receipt: CallReceipt): WriteTransactionImplementation[] {
-    const at = receipt.receivedAt;
-    const subject = receipt.instanceId
-      ? instancePk(receipt.instanceId)
-      : receipt.orderId && receipt.orderLineId
-        ? orderPk(receipt.orderId, receipt.orderLineId)
-        : `CALLS#${at.toISOString().slice(0, 10)}`;
-    const nonce = this.e.NonceEntity.build(PutTransaction)
-      .item({ nonce: receipt.nonce, expiresAt: epochSeconds(at) + this.nonceTtlSeconds })
-      .options({
-        // an expired nonce that TTL has not deleted yet may be used again
-        condition: { or: [{ attr: 'nonce', exists: false }, { attr: 'expiresAt', lt: epochSeconds(at) }] },
-      });
-    return [
-      ...(receipt.nonceRecorded ? [] : [nonce]),
-      // same key for every write of one call: a later write replaces the record with the final answer
-      this.e.CallEntity.build(PutTransaction).item({
-        subject,
-        callKey: `CALL#${at.toISOString()}#${receipt.nonce}`,
-        activity: receipt.activity,
-        resultCode: receipt.resultCode,
-        resultMsg: receipt.resultMsg,
-        receivedAt: at.toISOString(),
-        testFlag: receipt.testFlag,
-        instanceId: receipt.instanceId,
-        orderId: receipt.orderId,
-        orderLineId: receipt.orderLineId,
-        expiresAt: epochSeconds(at) + this.auditTtlSeconds,
-      }),
-    ];
+    return receiptItems(this.e, receipt, { nonceTtlSeconds: this.nonceTtlSeconds, auditTtlSeconds: this.auditTtlSeconds });
   }
 
   /**
