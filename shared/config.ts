@@ -38,6 +38,27 @@ export interface Settings {
   buyerNoticeChannel: 'sms' | 'email' | 'in-site';
   /** PRODUCT_CATALOGUE (JSON array), taken before shared/product/catalogue.ts */
   catalogue: CatalogueEntry[];
+  /** largest Kit body accepted (500 users or thousands of departments in one call) */
+  kitMaxBodyBytes: number;
+  /** V1 authToken timeStamp tolerance (spec 2.3 recommends ±10 minutes) */
+  v1WindowMs: number;
+  /** joint-operation login (spec 3.10) */
+  sso: SsoSettings;
+}
+
+export interface SsoSettings {
+  /** public base URL of this API (the OAuth redirect_uri is `<base>/sso/callback`); unset = from the request */
+  baseUrl?: string;
+  /** where a signed-in user lands when the login named no page of its own */
+  homeUrl: string;
+  /** the longest a session lasts, however often its token is refreshed (ms) */
+  sessionMaxMs: number;
+  /** how long a login may take between /sso/login and the callback (ms) */
+  loginStateMs: number;
+  /** refresh the access token when it expires within this (ms) */
+  refreshAheadMs: number;
+  /** identity-service request timeout (ms) */
+  identityTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -134,6 +155,16 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     jobBatchLimit: Math.max(1, int(env, 'JOB_BATCH_LIMIT', 1000)),
     catalogue: catalogueOf(env.PRODUCT_CATALOGUE),
     buyerNoticeChannel: channelOf(env.BUYER_NOTICE_CHANNEL),
+    kitMaxBodyBytes: int(env, 'KIT_MAX_BODY_BYTES', 5 * 1024 * 1024),
+    v1WindowMs: int(env, 'V1_WINDOW_MINUTES', 10) * 60_000,
+    sso: {
+      baseUrl: env.SSO_BASE_URL?.replace(/\/+$/, '') || undefined,
+      homeUrl: env.SSO_HOME_URL || '/sso/session',
+      sessionMaxMs: int(env, 'SSO_SESSION_HOURS', 12) * 3_600_000,
+      loginStateMs: int(env, 'SSO_LOGIN_MINUTES', 10) * 60_000,
+      refreshAheadMs: int(env, 'SSO_REFRESH_AHEAD_SECONDS', 300) * 1000,
+      identityTimeoutMs: int(env, 'SSO_IDENTITY_TIMEOUT_MS', 3000),
+    },
   };
   // an attempt still running must never be due for another one (two tenants for one order line)
   if (settings.provisionRetryDelayMs <= settings.resumeBudgetMs + 2 * settings.openApiTimeoutMs)

@@ -16,11 +16,20 @@ import { createProductProvisioner } from '#shared/product/provisioner';
 import { createDefaultProvisioner } from '#shared/provisioning/defaultProvisioner';
 import { loadSecrets, type Secrets } from './secrets.ts';
 import { createStore } from '#shared/storage/store';
+import { TenancyStore } from '#shared/storage/tenancy';
+import { decryptClientSecret } from '#shared/crypto/rsaOaep';
+import type { KitServices } from '#shared/domain/kit';
+import type { SsoServices } from '#shared/domain/sso';
+import { createIdentityClient } from '#shared/sso/identityClient';
 
 export interface Runtime {
   settings: Settings;
   secrets: Secrets;
   services: Services;
+  /** joint-operation Kit syncs */
+  kit: KitServices;
+  /** joint-operation login */
+  sso: SsoServices;
 }
 
 export const logger = new Logger({ serviceName: 'koogallery-merchant' });
@@ -97,5 +106,29 @@ async function build(): Promise<Runtime> {
       jobBatchLimit: settings.jobBatchLimit,
     },
   };
-  return { settings, secrets, services };
+  const tenancy = new TenancyStore({
+    documentClient: store.documentClient,
+    tableName: settings.tableName,
+    sealer: createSealer(secrets.dataKeys),
+    auditTtlDays: settings.auditTtlDays,
+  });
+  const kit: KitServices = { tenancy, logger, ...(secrets.kitPrivateKey ? { openClientSecret: clientSecretOpener(secrets.kitPrivateKey) } : {}) };
+  const sso: SsoServices = {
+    tenancy,
+    identity: createIdentityClient({ timeoutMs: settings.sso.identityTimeoutMs }),
+    logger,
+    settings: settings.sso,
+  };
+  return { settings, secrets, services, kit, sso };
+}
+
+/** Decrypts clientSecrets with the merchant key; logs once which OAEP variant the marketplace uses (spec 7 item 13). */
+function clientSecretOpener(privateKeyPem: string) {
+  let reported = false;
+  return (ciphertext: string) => {
+    const { secret, scheme } = decryptClientSecret(privateKeyPem, ciphertext);
+    if (!reported) logger.info('clientSecret decrypted', { scheme });
+    reported = true;
+    return secret;
+  };
 }

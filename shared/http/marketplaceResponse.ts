@@ -11,6 +11,7 @@ import { OpenApiError } from '#shared/openapi/client';
 import { ResultCode } from '#shared/protocol/resultCodes';
 import { bodySignHeader } from '#shared/protocol/signature';
 import { getRuntime, logger } from '#shared/runtime';
+import type { Secrets } from '#shared/secrets';
 import { NonceReplayError } from '#shared/domain/repository';
 import { MarketplaceError } from './errors.ts';
 import type { SignedEvent } from './verifySignature.ts';
@@ -30,14 +31,17 @@ export function replyForError(error: unknown): Reply {
   return { resultCode: ResultCode.INTERNAL_ERROR, resultMsg: 'internal error; please retry' };
 }
 
+/** Which of the configured keys sign this interface's answers (default: the V2 basic-interface keys). */
+export type SigningKeys = (secrets: Secrets, event: SignedEvent) => readonly string[];
+
 /**
  * The key that verified the request signs the answer (during a key change-over the marketplace checks
  * with the key it signed with); unverified requests are answered with the newest key.
  */
-async function signingKey(keyIndex = 0): Promise<string | undefined> {
+async function signingKey(keysOf: SigningKeys, event: SignedEvent): Promise<string | undefined> {
   try {
-    const { accessKeys } = (await getRuntime()).secrets;
-    return accessKeys[keyIndex] ?? accessKeys[0];
+    const keys = keysOf((await getRuntime()).secrets, event);
+    return keys[event.verified?.keyIndex ?? 0] ?? keys[0];
   } catch {
     return undefined; // configuration broken: answer unsigned rather than not at all
   }
@@ -46,10 +50,9 @@ async function signingKey(keyIndex = 0): Promise<string | undefined> {
 /** `resultMsg` is at most 255 characters (spec 3.0). */
 const MAX_MESSAGE = 255;
 
-async function toHttp(reply: Reply, keyIndex?: number): Promise<APIGatewayProxyResult> {
+async function toHttp(reply: Reply, key: string | undefined): Promise<APIGatewayProxyResult> {
   const resultMsg = reply.resultMsg.length > MAX_MESSAGE ? `${reply.resultMsg.slice(0, MAX_MESSAGE - 1)}…` : reply.resultMsg;
   const body = asciiJson({ ...reply, resultMsg });
-  const key = await signingKey(keyIndex);
   return {
     statusCode: 200,
     headers: { 'Content-Type': 'application/json;charset=UTF-8', ...(key ? { 'Body-Sign': bodySignHeader(key, body) } : {}) },
@@ -57,18 +60,18 @@ async function toHttp(reply: Reply, keyIndex?: number): Promise<APIGatewayProxyR
   };
 }
 
-export function marketplaceResponse(): MiddlewareObj<SignedEvent, APIGatewayProxyResult> {
+export function marketplaceResponse(keysOf: SigningKeys = (secrets) => secrets.accessKeys): MiddlewareObj<SignedEvent, APIGatewayProxyResult> {
   return {
     after: async (request) => {
       const reply = request.response as unknown as Reply;
       logger.info('answered', { resultCode: reply.resultCode });
-      request.response = await toHttp(reply, request.event.verified?.keyIndex);
+      request.response = await toHttp(reply, await signingKey(keysOf, request.event));
     },
     onError: async (request) => {
       const reply = replyForError(request.error);
       const level = reply.resultCode === ResultCode.INTERNAL_ERROR ? 'error' : 'warn';
       logger[level]('refused', { resultCode: reply.resultCode, error: errorName(request.error) });
-      request.response = await toHttp(reply, request.event.verified?.keyIndex);
+      request.response = await toHttp(reply, await signingKey(keysOf, request.event));
     },
   };
 }

@@ -35,3 +35,16 @@ export function formatMarketTimeMillis(d: Date): string {
 export function formatCompactUtc(d: Date): string {
   return `${d.toISOString().slice(0, 19).replace(/[-:]/g, '')}Z`;
 }
+
+/** UTC+8 (China time), the zone of the joint-operation Kit `timeStamp` (spec 3.9). */
+export const KIT_ZONE_OFFSET_MS = 8 * 3_600_000;
+
+/**
+ * A Kit `timeStamp` (yyyyMMddHHmmssSSS, UTC+8; 14 digits are taken as whole seconds), normalised to
+ * 17 digits: the string order of normalised stamps is their time order, so it orders the calls.
+ * Undefined when it is not a valid time.
+ */
+export function normaliseKitTimeStamp(s: string): string | undefined {
+  const stamp = s.length === 14 ? `${s}000` : s;
+  return /^\d{17}$/.test(stamp) && parseMarketTime(stamp) ? stamp : undefined;
+}
