@@ -184,31 +184,10 @@ export async function currentUser(sso: SsoServices, input: { sessionSecret?: str
   if (!user || !maySignIn(user)) return end('your authorisation to this application was withdrawn');
 
   if (session.accessExpiresAt * 1000 - input.nowMs <= sso.settings.refreshAheadMs) {
-    if (!session.refreshToken) return end('the sign-in has expired');
-    try {
-      const tokens = await sso.identity.refresh(tenant.domainName, { clientId: app.clientId, clientSecret: app.clientSecret, refreshToken: session.refreshToken });
-      const next: Session = {
-        ...session,
-        accessToken: tokens.accessToken,
-        refreshToken: tokens.refreshToken ?? session.refreshToken,
-        accessExpiresAt: seconds(input.nowMs) + tokens.expiresIn,
-        version: session.version + 1,
-      };
-      if (await sso.tenancy.replaceSession(next, session.version)) session = next;
-      else {
-        // a concurrent request refreshed first: its tokens stand
-        const latest = await sso.tenancy.session(hash, seconds(input.nowMs));
-        if (!latest) return { kind: 'refused', status: 401, message: 'not signed in', clear: true };
-        session = latest;
-      }
-      sso.logger.info('access token refreshed', { tenantId: session.tenantId, appId: session.appId });
-    } catch (error) {
-      if (!(error instanceof IdentityError)) throw error;
-      if (error.reason === 'invalid_grant' || error.reason === 'invalid_client') return end('the sign-in has expired');
-      // the identity service is down: a token that is still valid carries on until it is not
-      if (session.accessExpiresAt * 1000 <= input.nowMs)
-        return { kind: 'refused', status: 503, message: 'the identity service is unavailable; try again', clear: false };
-    }
+    const refreshed = await refreshOnce(sso, session, { domain: tenant.domainName, clientId: app.clientId, clientSecret: app.clientSecret }, input.nowMs);
+    if (refreshed === 'ended') return end('the sign-in has expired');
+    if (refreshed === 'unavailable') return { kind: 'refused', status: 503, message: 'the identity service is unavailable; try again', clear: false };
+    session = refreshed;
   }
   return {
     kind: 'user',
@@ -223,6 +202,53 @@ export async function currentUser(sso: SsoServices, input: { sessionSecret?: str
       sessionExpiresAt: session.expiresAt,
     },
   };
+}
+
+/** How long one request may hold the right to refresh a session's token. */
+const REFRESH_CLAIM_MS = 10_000;
+
+/**
+ * Refreshes the session's access token once however many requests want it at the same moment: the
+ * first claims the refresh with a conditional write (identity services may rotate refresh tokens, so
+ * two refreshes with the same token would end the sign-in); the others carry on with the current
+ * token while it is valid. 'ended' = the identity service refused the refresh token.
+ */
+async function refreshOnce(
+  sso: SsoServices,
+  session: Session,
+  client: { domain: string; clientId: string; clientSecret: string },
+  nowMs: number,
+): Promise<Session | 'ended' | 'unavailable'> {
+  const stillValid = session.accessExpiresAt * 1000 > nowMs;
+  if (!session.refreshToken) return stillValid ? session : 'ended';
+  if ((session.refreshClaimedUntil ?? 0) > nowMs) return stillValid ? session : 'unavailable';
+  const claimed: Session = { ...session, refreshClaimedUntil: nowMs + REFRESH_CLAIM_MS, version: session.version + 1 };
+  if (!(await sso.tenancy.replaceSession(claimed, session.version))) {
+    const latest = await sso.tenancy.session(session.sessionHash, seconds(nowMs));
+    if (!latest) return 'ended';
+    return latest.accessExpiresAt * 1000 > nowMs ? latest : 'unavailable';
+  }
+  try {
+    const tokens = await sso.identity.refresh(client.domain, { clientId: client.clientId, clientSecret: client.clientSecret, refreshToken: session.refreshToken });
+    const { refreshClaimedUntil: _claim, ...rest } = claimed;
+    const next: Session = {
+      ...rest,
+      accessToken: tokens.accessToken,
+      refreshToken: tokens.refreshToken ?? session.refreshToken,
+      accessExpiresAt: seconds(nowMs) + tokens.expiresIn,
+      version: claimed.version + 1,
+    };
+    if (!(await sso.tenancy.replaceSession(next, claimed.version))) return 'ended'; // signed out meanwhile
+    sso.logger.info('access token refreshed', { tenantId: session.tenantId, appId: session.appId });
+    return next;
+  } catch (error) {
+    if (!(error instanceof IdentityError)) throw error;
+    sso.logger.warn('token refresh failed', { reason: error.reason });
+    if (error.reason === 'invalid_grant' || error.reason === 'invalid_client') return 'ended';
+    // the identity service is down: release the claim; a token that is still valid carries on
+    await sso.tenancy.replaceSession({ ...session, version: claimed.version + 1 }, claimed.version);
+    return stillValid ? session : 'unavailable';
+  }
 }
 
 /** Ends the session here and sends the browser through the identity service's logout. */

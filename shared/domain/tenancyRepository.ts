@@ -46,6 +46,8 @@ export interface Session {
   createdAt: number;
   /** epoch seconds: the session ends here whatever happens */
   expiresAt: number;
+  /** epoch ms until which one request holds the right to refresh the token */
+  refreshClaimedUntil?: number;
   version: number;
 }
 

@@ -154,6 +154,7 @@ export function createTenancyEntities(table: ServiceTable) {
       refreshTokenSealed: optionalString(),
       accessExpiresAt: number(),
       createdAt: number(),
+      refreshClaimedUntil: number().optional(),
       version: number(),
       expiresAt: number(),
     }),
