@@ -8,13 +8,38 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { constants, publicEncrypt } from 'node:crypto';
+import { signKitRequest } from '../shared/protocol/kitSignature.ts';
 import { signV2Request } from '../shared/protocol/signature.ts';
+import { formatMarketTimeMillis, KIT_ZONE_OFFSET_MS } from '../shared/protocol/time.ts';
 import { LOCAL_DEFAULTS } from '../shared/secrets.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 
-export function prepareEvent(event: Record<string, any>, opts: { accessKey: string; now: Date }): Record<string, any> {
+/** The client secret the application-sync sample carries, encrypted as the marketplace would (spec 2.6). */
+export const SAMPLE_CLIENT_SECRET = 'sample-client-secret';
+
+export function prepareEvent(
+  event: Record<string, any>,
+  opts: { accessKey: string; now: Date; kitAccessKey?: string; merchantPublicKeyPem?: string },
+): Record<string, any> {
   const prepared = structuredClone(event);
+  // Kit samples: the body's timeStamp (UTC+8) made current, so that every run is the newest call; the
+  // application's secret encrypted with the merchant's public key; then x-sign over the new body
+  if (prepared.headers?.['x-sign'] !== undefined) {
+    const body = JSON.parse(prepared.body ?? '{}') as Record<string, unknown>;
+    body.timeStamp = formatMarketTimeMillis(new Date(opts.now.getTime() + KIT_ZONE_OFFSET_MS));
+    if (body.clientSecret === 'ENCRYPTED-BY-npm-run-invoke' && opts.merchantPublicKeyPem)
+      body.clientSecret = publicEncrypt(
+        { key: opts.merchantPublicKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+        Buffer.from(SAMPLE_CLIENT_SECRET),
+      ).toString('base64');
+    prepared.body = JSON.stringify(body);
+    const nonce = randomBytes(32).toString('hex').toUpperCase();
+    const timestamp = String(opts.now.getTime());
+    const key = opts.kitAccessKey ?? LOCAL_DEFAULTS.KOOGALLERY_KIT_ACCESS_KEY;
+    prepared.headers = { ...prepared.headers, 'x-sign': signKitRequest(key, nonce, timestamp, prepared.body).toUpperCase(), 'x-timestamp': timestamp, 'x-nonce': nonce };
+  }
   if (prepared.queryStringParameters?.signature !== undefined) {
     const nonce = randomBytes(32).toString('hex').toUpperCase();
     const timestamp = String(opts.now.getTime());
@@ -38,8 +63,12 @@ function main(argv: string[]) {
     console.error(`no sample event ${source}`);
     process.exit(2);
   }
+  const publicKeyFile = `${root}.local/kit-public.pem`;
   const event = prepareEvent(JSON.parse(readFileSync(source, 'utf8')), {
     accessKey: (process.env.KOOGALLERY_ACCESS_KEY || LOCAL_DEFAULTS.KOOGALLERY_ACCESS_KEY).split(',')[0]!,
+    kitAccessKey: (process.env.KOOGALLERY_KIT_ACCESS_KEY || LOCAL_DEFAULTS.KOOGALLERY_KIT_ACCESS_KEY).split(',')[0]!,
+    // npm start writes the merchant's local key pair there
+    ...(existsSync(publicKeyFile) ? { merchantPublicKeyPem: readFileSync(publicKeyFile, 'utf8') } : {}),
     now,
   });
   mkdirSync(`${root}.local`, { recursive: true });
@@ -56,6 +85,9 @@ function main(argv: string[]) {
       AWS_SECRET_ACCESS_KEY: 'local',
       AWS_REGION: process.env.AWS_REGION || 'ap-southeast-1',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...(process.env.KOOGALLERY_KIT_PRIVATE_KEY || !existsSync(`${root}.local/kit-private.pem`)
+        ? {}
+        : { KOOGALLERY_KIT_PRIVATE_KEY_FILE: `${root}.local/kit-private.pem` }),
     },
   });
   process.exit(result.status ?? 1);

@@ -11,9 +11,9 @@ import { ACCESS_KEY, invoke, startHarness, type Answer, type Harness } from './h
 /** the instance of the sample events (the businessId of events/newInstance.json) */
 export const SAMPLE_INSTANCE = '87b94795-0603-4e24-8ae5-69420d60e3c8';
 
-export function sampleEvent(name: string, now = new Date()): APIGatewayProxyEvent {
+export function sampleEvent(name: string, now = new Date(), merchantPublicKeyPem?: string): APIGatewayProxyEvent {
   const file = fileURLToPath(new URL(`../../events/${name}.json`, import.meta.url));
-  return prepareEvent(JSON.parse(readFileSync(file, 'utf8')), { accessKey: ACCESS_KEY, now }) as APIGatewayProxyEvent;
+  return prepareEvent(JSON.parse(readFileSync(file, 'utf8')), { accessKey: ACCESS_KEY, now, ...(merchantPublicKeyPem ? { merchantPublicKeyPem } : {}) }) as APIGatewayProxyEvent;
 }
 
 type Handler = (event: any, context: Context) => Promise<unknown>;
