@@ -26,6 +26,8 @@ import { getRuntime } from '#shared/runtime';
 import { Store } from '#shared/storage/store';
 import { freshOrder, invoke, runJob, signedEvent, startHarness, type Harness } from '#shared/testing/harness';
 import { internalEvent } from '#shared/testing/apiEvents';
+import { kitEvent, kitStamp, merchantKeyPair } from '#shared/testing/kitCalls';
+import { Browser } from '#shared/testing/ssoBrowser';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 
@@ -178,6 +180,10 @@ const JOB = profile(['GetItem', 'PutItem'], ['Query']);
  * operator's credentials), deletes (nonces and audit records expire by TTL) or administers the table;
  * only the scheduled jobs read the byDue index; the operator read writes nothing.
  */
+const KIT = profile(['GetItem', 'PutItem', 'ConditionCheckItem', 'Query']);
+const SSO = profile(['GetItem', 'Query', 'PutItem', 'DeleteItem']);
+/** browser routes: GET by nature, yet they write the login state and the session */
+const SESSION_ROUTES = ['ssoLogin', 'ssoCallback', 'ssoSession', 'ssoLogout'];
 const EXPECTED: Record<string, Profile> = {
   produce: CALLBACK,
   newInstance: CALLBACK,
@@ -202,6 +208,20 @@ const EXPECTED: Record<string, Profile> = {
   provisioningWatch: JOB,
   // claims and settles hour buckets with conditional updates; reads nothing else
   usagePush: profile(['UpdateItem'], ['Query']),
+  // the Kit syncs: conditional puts in transactions, a condition check on the department snapshot,
+  // the stored departments read back (one query per shard)
+  tenantSync: KIT,
+  applicationSync: KIT,
+  authSync: KIT,
+  singleOrgSync: KIT,
+  allOrgSync: KIT,
+  // login: tenant / application / user reads, the login state taken (deleted), the session written
+  ssoLogin: SSO,
+  ssoCallback: SSO,
+  ssoSession: SSO,
+  ssoLogout: SSO,
+  // the tenant, its applications (query) and the per-shard queries of users and departments
+  getTenant: profile(['GetItem', 'Query']),
 };
 
 // ------------------------------------------------------------------ the static checks
@@ -281,9 +301,9 @@ describe('least-privilege IAM (serverless.yml)', () => {
   it('a read-only route (only GET events) gets no write action anywhere', () => {
     const readOnly = functionNames.filter((fn) => {
       const events = asList(config.functions[fn].events);
-      return events.length > 0 && events.every((e: Yaml) => e.http?.method?.toLowerCase() === 'get');
+      return !SESSION_ROUTES.includes(fn) && events.length > 0 && events.every((e: Yaml) => e.http?.method?.toLowerCase() === 'get');
     });
-    expect(readOnly).toEqual(['getInstance']);
+    expect(readOnly).toEqual(['getInstance', 'getTenant']);
     for (const fn of readOnly) {
       const actions = roleOf(fn).flatMap((s) => s.Action);
       expect(actions.filter((a) => /^dynamodb:(Put|Update|Delete|BatchWrite|ConditionCheck)/.test(a)), fn).toEqual([]);
@@ -357,8 +377,11 @@ function authorisations(command: string, input: Yaml): Array<[string, string]> {
 }
 
 let h: Harness;
+const merchantKeys = merchantKeyPair();
 beforeAll(async () => {
   h = await startHarness({
+    KOOGALLERY_KIT_PRIVATE_KEY: merchantKeys.privateKey,
+    SSO_BASE_URL: 'http://127.0.0.1:3000',
     // generous budgets: the machine running the tests may be slow; only the scripted hang outlives them
     OPEN_API_TIMEOUT_MS: '3000',
     REQUEST_BUDGET_MS: '15000',
@@ -435,6 +458,30 @@ describe('every DynamoDB request of the whole lifecycle is allowed to the functi
     const notified = order();
     expect((await callback('orderNotify', { activity: 'orderNotify', ...notified, testFlag: '0' })).json.resultCode).toBe('000000');
     expect((await callback('orderNotify', { activity: 'orderNotify', ...notified, testFlag: '0' })).json.resultCode).toBe('000000');
+
+    // the joint-operation Kit syncs (V2 and V1), the operator's tenant read and a whole login
+    const tenantId = `iam-${randomUUID()}`;
+    const tenantCode = `iam${Date.now()}`;
+    const domainName = h.marketplace.identity.domainName(tenantCode);
+    h.marketplace.identity.registerTenant({ tenantId, tenantCode, clients: [{ clientId: 'iam-client', clientSecret: 'iam-secret', appId: 'iam-app' }], users: [{ userName: 'alice', name: 'Alice', role: 'admin' }] });
+    const kit = (fn: string, body: Record<string, unknown>, version: 'v1' | 'v2' = 'v2') =>
+      as(fn, () => invoke(handlers[fn] as never, kitEvent(fn as never, { instanceId: '', tenantId, testFlag: 0, timeStamp: kitStamp(), ...body }, { version })));
+    expect((await kit('tenantSync', { orderId: '', tenantCode, name: 'IAM', domainName, flag: 1 })).json.resultCode).toBe('000000');
+    expect((await kit('applicationSync', { appId: 'iam-app', clientId: 'iam-client', clientSecret: merchantKeys.encrypt('iam-secret'), flag: 1 }, 'v1')).json.resultCode).toBe('000000');
+    expect((await kit('allOrgSync', { orgInfoList: [{ orgCode: 'HQ', orgName: 'HQ' }] })).json.resultCode).toBe('000000');
+    expect((await kit('singleOrgSync', { orgCode: 'DEV', orgName: 'Dev', parentCode: 'HQ', flag: 1 })).json.resultCode).toBe('000000');
+    const users = [{ userName: 'alice', name: 'Alice', orgCode: 'HQ', role: 'admin', enable: 'true' }];
+    expect((await kit('authSync', { appId: 'iam-app', userList: users, currentSyncTime: kitStamp(), flag: 1 })).json.resultCode).toBe('000000');
+    expect((await route('getTenant', 'GET', '/internal/tenants/{tenantId}', { tenantId })).status).toBe(200);
+    const sso = new Browser({
+      login: (e: never, c: Context) => as('ssoLogin', () => (handlers.ssoLogin as never as Handler)(e, c)),
+      callback: (e: never, c: Context) => as('ssoCallback', () => (handlers.ssoCallback as never as Handler)(e, c)),
+      session: (e: never, c: Context) => as('ssoSession', () => (handlers.ssoSession as never as Handler)(e, c)),
+      logout: (e: never, c: Context) => as('ssoLogout', () => (handlers.ssoLogout as never as Handler)(e, c)),
+    } as never);
+    expect((await sso.signIn(tenantCode, 'alice')).page.status).toBe(302);
+    expect((await sso.get('session')).status).toBe(200);
+    expect((await sso.get('logout')).status).toBe(302);
 
     // the internal routes
     expect((await route('getInstance', 'GET', '/internal/instances/{instanceId}', { instanceId: idB })).status).toBe(200);

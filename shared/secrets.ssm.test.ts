@@ -11,7 +11,7 @@ import { loadSettings } from './config.ts';
 import { loadSecrets } from './secrets.ts';
 
 const requests: Array<{ target: string; body: { Name?: string; WithDecryption?: boolean } }> = [];
-let value = { accessKeys: ['new-key', 'old-key'], ak: 'cloud-ak', sk: 'cloud-sk', dataKeys: ['data-key'] };
+let value = { accessKeys: ['new-key', 'old-key'], ak: 'cloud-ak', sk: 'cloud-sk', dataKeys: ['data-key'], kitAccessKeys: ['cloud-kit-key'], v1Keys: ['cloud-v1-key'], kitPrivateKey: 'cloud-merchant-pem' };
 const server = createServer(async (req: IncomingMessage, res) => {
   let body = '';
   for await (const chunk of req) body += chunk;

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadSettings } from './config.ts';
 import { ConfigError } from './config.ts';
@@ -6,7 +9,25 @@ import { LOCAL_DEFAULTS, loadSecrets } from './secrets.ts';
 describe('secrets from the environment', () => {
   it('reads comma-separated key lists, newest first', async () => {
     const env = { STAGE: 'prod', KOOGALLERY_ACCESS_KEY: 'new, old', KOOGALLERY_AK: 'ak', KOOGALLERY_SK: 'sk', KOOGALLERY_DATA_KEY: 'd1,d0' };
-    expect(await loadSecrets(loadSettings(env), env)).toEqual({ accessKeys: ['new', 'old'], ak: 'ak', sk: 'sk', dataKeys: ['d1', 'd0'] });
+    expect(await loadSecrets(loadSettings(env), env)).toEqual({ accessKeys: ['new', 'old'], ak: 'ak', sk: 'sk', dataKeys: ['d1', 'd0'], kitAccessKeys: [], v1Keys: [] });
+  });
+
+  it('joint-operation keys are optional; the merchant private key comes as PEM text (\\n allowed) or as a file', async () => {
+    const base = { STAGE: 'prod', KOOGALLERY_ACCESS_KEY: 'k', KOOGALLERY_AK: 'ak', KOOGALLERY_SK: 'sk', KOOGALLERY_DATA_KEY: 'd' };
+    const env = { ...base, KOOGALLERY_KIT_ACCESS_KEY: 'kit-new,kit-old', KOOGALLERY_V1_KEY: 'v1', KOOGALLERY_KIT_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----' };
+    expect(await loadSecrets(loadSettings(env), env)).toMatchObject({
+      kitAccessKeys: ['kit-new', 'kit-old'],
+      v1Keys: ['v1'],
+      kitPrivateKey: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----',
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'kit-key-'));
+    writeFileSync(join(dir, 'key.pem'), 'PEM FROM FILE');
+    const fromFile = { ...base, KOOGALLERY_KIT_PRIVATE_KEY_FILE: join(dir, 'key.pem') };
+    expect((await loadSecrets(loadSettings(fromFile), fromFile)).kitPrivateKey).toBe('PEM FROM FILE');
+    const missing = { ...base, KOOGALLERY_KIT_PRIVATE_KEY_FILE: join(dir, 'nope.pem') };
+    await expect(loadSecrets(loadSettings(missing), missing)).rejects.toThrow('KOOGALLERY_KIT_PRIVATE_KEY_FILE cannot be read');
+    const local = { STAGE: 'local' };
+    expect(await loadSecrets(loadSettings(local), local)).toMatchObject({ kitAccessKeys: [LOCAL_DEFAULTS.KOOGALLERY_KIT_ACCESS_KEY], v1Keys: [LOCAL_DEFAULTS.KOOGALLERY_V1_KEY] });
   });
 
   it('uses the public local defaults on the local stage only', async () => {
