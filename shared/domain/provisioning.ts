@@ -56,13 +56,32 @@ interface CreateRequest {
 }
 
 /** newInstance: the same order line always yields the instance id of its first call (its businessId). */
-export async function createInstance(svc: Services, call: Call, req: CreateRequest): Promise<Reply> {
+export function createInstance(svc: Services, call: Call, req: CreateRequest): Promise<Reply> {
+  return create(svc, call, req);
+}
+
+/**
+ * newInstance for a caller that has already read the order through query order (the V1 interface, whose
+ * request names the order but not its line): the same path as createInstance, with `order` used instead
+ * of a second query. The instance (its product, period and buyer contact) and the provisioner both see
+ * this order, so a caller may complete its buyerInfo with contact data the request carried.
+ */
+export function createInstanceFromOrder(
+  svc: Services,
+  call: Call,
+  req: { order: OrderInfo; orderLineId: string; businessId: string },
+): Promise<Reply> {
+  const { order, orderLineId, businessId } = req;
+  return create(svc, call, { orderId: order.orderId, orderLineId, businessId }, order);
+}
+
+async function create(svc: Services, call: Call, req: CreateRequest, known?: OrderInfo): Promise<Reply> {
   const provisioner = call.testFlag ? svc.debugProvisioner : svc.provisioner;
-  if (provisioner.sideEffectFree) return createProvisioned(svc, call, req);
+  if (provisioner.sideEffectFree) return createProvisioned(svc, call, req, known);
   const { orderId, orderLineId } = req;
   const existing = await svc.store.findInstanceIdByOrderLine(orderId, orderLineId);
   if (existing) return answerRepeatedCreate(svc, call, existing);
-  const created = await newInstanceFromOrder(svc, call, req);
+  const created = await newInstanceFromOrder(svc, call, req, known);
   if ('reply' in created) return created.reply;
   const { instance, source } = created;
   instance.provisioningDueAt = after(call.receivedAt.toISOString(), svc.settings.provisionRetryDelayMs);
@@ -76,8 +95,8 @@ export async function createInstance(svc: Services, call: Call, req: CreateReque
  * the budget, with the order line, the nonce and the answer, in one transaction. A repeated call finds
  * the order line taken only at that write, and is answered as a repeat (its own outcome is dropped).
  */
-async function createProvisioned(svc: Services, call: Call, req: CreateRequest): Promise<Reply> {
-  const created = await newInstanceFromOrder(svc, call, req);
+async function createProvisioned(svc: Services, call: Call, req: CreateRequest, known?: OrderInfo): Promise<Reply> {
+  const created = await newInstanceFromOrder(svc, call, req, known);
   if ('reply' in created) return created.reply;
   const { instance, source } = created;
   const outcome = await provisionWithin(svc, instance, source, answerBudget(svc, call));
@@ -125,8 +144,10 @@ async function newInstanceFromOrder(
   svc: Services,
   call: Call,
   { orderId, orderLineId, businessId }: CreateRequest,
+  /** the order as the caller already read it (createInstanceFromOrder) */
+  known?: OrderInfo,
 ): Promise<{ instance: Instance; source: { order: OrderInfo; line: OrderLine } } | { reply: Reply }> {
-  const order = await svc.marketplace.queryOrder(orderId, orderLineId, { deadline: call.deadline });
+  const order = known ?? (await svc.marketplace.queryOrder(orderId, orderLineId, { deadline: call.deadline }));
   const line = findOrderLine(order, orderLineId);
   if (!line) {
     const reply = failure(ResultCode.INVALID_PARAMETER, `order line ${orderLineId} not found in order ${orderId}`);
