@@ -22,17 +22,25 @@
  *      earlier request or the same one) is answered with success but not stored again and counted as a duplicate.
  *   The real platform's behaviour for 3-5 (order of checks, extra_info layout, de-duplication) is not documented
  *   (spec 4.2, 5): all OUR choices. `MKT.9001` (unknown instance) is never answered: instances are not known here.
+ * - License APIs (spec 6.3, 6.4; answers in ./licenses.ts), all `POST`, AK/SK-verified like the others (for the
+ *   upload over the exact multipart bytes): `/global/v1/license/activate`, `/global/v2/license/activate`,
+ *   `/global/v1/license/heartbeat`, `/global/v1/market-event/{event_id}/file`. A code registry preloaded with the
+ *   mock codes `PLMOCKUNACTIVATED01`, `PLMOCKUNACTIVATED02`, `PLMOCKUNCLAIMED01`, `PLMOCKALIVE01`, `PLMOCKEXPIRED01`,
+ *   `PLMOCKRELEASED01`. An injected 'business' fault answers `92020001`.
  *
  * Test-support routes (local only, unsigned):
  * - `POST /__local/orders` (OrderInfo JSON) registers or replaces an order; 400 when invalid.
- * - `POST /__local/faults` `{count, mode}`: the next `count` API calls (order queries and usage pushes, one
- *   shared counter) fail with HTTP 503 ('error'), get no answer until the emulator closes ('timeout'), or
+ * - `POST /__local/faults` `{count, mode}`: the next `count` API calls (order queries, usage pushes and License
+ *   calls, one shared counter) fail with HTTP 503 ('error'), get no answer until the emulator closes ('timeout'), or
  *   answer `MKT.0999` ('business'). `{rate, seed, mode}`: from now on each API call fails with probability
  *   `rate`, drawn from a generator seeded with `seed` (the same seed and the same sequence of calls fail
  *   the same calls); `mode` may also be 'mixed' (each fault one of the three, drawn from the same
  *   generator). `{count: 0, mode: 'error'}` turns faults off.
  * - `GET /__local/calls`: the log of API calls (not of `/__local` calls), each with the fault injected into it, if any.
  * - `GET /__local/usage`: `{records, duplicates}`, the accepted unique usage records and the duplicate count.
+ * - `POST /__local/licenses` (see `RegisterLicense` in ./licenses.ts) registers or replaces a License code; 400 when
+ *   invalid. `GET /__local/licenses`: the codes with their status and heartbeat count. `GET /__local/uploads`: the
+ *   accepted License uploads (a file as base64 in `file`).
  * - `/__local/kit/...` (only with the `kit` option): create joint-operation tenants and sync them to the merchant
  *   backend through the Kit driver (./kitDriver.ts, spec 3.9).
  *
@@ -58,6 +66,13 @@ import { mockOrders } from '#infra/local/mockOrders';
 import { IDP_PREFIX, createIdentityService, type IdentityService } from '#infra/local/identity';
 import { createKitDriver, createLocalKit, httpDeliver, type Deliver } from '#infra/local/kitDriver';
 import { seededRandom } from '#shared/testing/seededRandom';
+import {
+  RegisterLicense,
+  createLicenseRegistry,
+  licenseRoute,
+  type LicenseState,
+  type LicenseUploadRecord,
+} from '#infra/local/licenses';
 
 const QUERY_ORDER_PATH = '/api/mkp-openapi-public/global/v1/order/query';
 const USAGE_DATA_PATH = '/api/mkp-openapi-public/global/v1/isv/usage-data';
@@ -92,6 +107,14 @@ export interface LocalMarketplace {
   usageRecords(): ReadonlyArray<UsagePushRecord>;
   /** how many accepted records repeated an already accepted `metering_sn` (answered with success, not stored) */
   usageDuplicates(): number;
+  /** registers or replaces a License code (spec 6.3); throws when invalid */
+  registerLicense(license: RegisterLicense): void;
+  /** the License codes with their current status and heartbeat counts */
+  licenses(): LicenseState[];
+  /** calls of the License heartbeat API naming `code` (0 for an unknown code) */
+  heartbeatCount(code: string): number;
+  /** accepted License uploads (spec 6.4), in arrival order */
+  uploads(): ReadonlyArray<LicenseUploadRecord>;
   /** the joint-operation identity service mounted under `/idp/{tenantCode}` (spec 3.10) */
   identity: IdentityService;
   close(): Promise<void>;
@@ -131,6 +154,7 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
   const usage = new Map<string, UsagePushRecord>(); // metering_sn -> record
   let duplicates = 0;
   const seenNonces = new Map<string, number>(); // nonce -> ts, forgotten once outside the window
+  const licenses = createLicenseRegistry(now);
   let baseUrl = '';
   const identity = createIdentityService({
     baseUrl: () => baseUrl,
@@ -178,10 +202,13 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
     return send(res, 200, business);
   }
 
-  /** AK/SK check (spec 2.8); false after answering 401. */
-  function authenticated(req: IncomingMessage, res: ServerResponse, body: string): boolean {
+  /**
+   * AK/SK check (spec 2.8); false after answering 401. Bytes (the License upload) are hashed as they are: the
+   * verifier is typed `string` but only feeds the body to `createHash().update()`.
+   */
+  function authenticated(req: IncomingMessage, res: ServerResponse, body: string | Buffer): boolean {
     const auth = verifyApigRequest(
-      { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body },
+      { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: body as string },
       (ak) => (Object.hasOwn(opts.credentials, ak) ? opts.credentials[ak] : undefined),
       now().getTime(),
     );
@@ -269,11 +296,32 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
 
   const usageState = () => ({ records: [...usage.values()], duplicates });
 
+  /** A License API call (./licenses.ts): faults first, then AK/SK over the raw bytes, then the registry's answer. */
+  async function licenseApi(req: IncomingMessage, res: ServerResponse, raw: Buffer, route: NonNullable<ReturnType<typeof licenseRoute>>) {
+    const injected = nextFault();
+    let status: number;
+    if (injected) status = fault(res, injected, { error_code: '92020001', error_msg: 'system error (injected)' });
+    else if (!authenticated(req, res, raw)) status = 401;
+    else {
+      try {
+        status = send(res, 200, await licenses.handle(route.api, raw, req.headers['content-type'], route.eventId));
+      } catch (e) {
+        status = send(res, 500, { error: e instanceof Error ? e.message : String(e) });
+      }
+    }
+    callLog.push({ method: req.method ?? '', path: req.url ?? '', status, ...(injected ? { fault: injected } : {}) });
+  }
+
+  const uploadsView = () => licenses.uploads().map((u) => (u.file ? { ...u, file: u.file.toString('base64') } : u));
+
   /** Test-support routes; returns false when the request is not one of them. */
   function local(req: IncomingMessage, res: ServerResponse, path: string, body: string): boolean {
     const route = `${req.method} ${path}`;
     if (route === 'GET /__local/calls') send(res, 200, callLog);
     else if (route === 'GET /__local/usage') send(res, 200, usageState());
+    else if (route === 'GET /__local/licenses') send(res, 200, licenses.list());
+    else if (route === 'POST /__local/licenses') apply(res, RegisterLicense.safeParse(parseJson(body)), licenses.register);
+    else if (route === 'GET /__local/uploads') send(res, 200, uploadsView());
     else if (route === 'POST /__local/orders') apply(res, OrderInfo.safeParse(parseJson(body)), registerOrder);
     else if (route === 'POST /__local/faults') apply(res, Faults.safeParse(parseJson(body)), injectFaults);
     else return false;
@@ -284,7 +332,8 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
+      const raw = Buffer.concat(chunks);
+      const body = raw.toString('utf8');
       const url = new URL(req.url ?? '/', 'http://localhost'); // only path and query are used
       if (url.pathname.startsWith(`${IDP_PREFIX}/`)) {
         identity.handle({ method: req.method ?? 'GET', url, headers: req.headers, body }, res);
@@ -300,6 +349,11 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
         return;
       }
       if (local(req, res, url.pathname, body)) return;
+      const license = licenseRoute(req.method ?? '', url.pathname);
+      if (license) {
+        void licenseApi(req, res, raw, license);
+        return;
+      }
       const route = `${req.method} ${url.pathname}`;
       const api = route === `GET ${QUERY_ORDER_PATH}` ? 'query' : route === `POST ${USAGE_DATA_PATH}` ? 'usage' : undefined;
       // faults strike before anything else (authentication included), on the two APIs only
@@ -341,6 +395,10 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
     calls: () => [...callLog],
     usageRecords: () => usageState().records,
     usageDuplicates: () => duplicates,
+    registerLicense: licenses.register,
+    licenses: licenses.list,
+    heartbeatCount: licenses.heartbeatCount,
+    uploads: licenses.uploads,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

@@ -10,12 +10,36 @@
  * host may share the primary's nonce store) and its own AK/SK signature over the same body. A push retried on
  * the fallback host after a timeout may reach the marketplace twice: the records keep their `metering_sn`,
  * but whether the platform de-duplicates by it is not documented (spec 5).
+ *
+ * License APIs (spec 6.3, 6.4; bodies and parsing in ./license.ts): `92020000` is success, every other `error_code`
+ * is an OpenApiError of kind 'business' with that code (e.g. 92020003 already activated), not retried elsewhere.
+ * The upload is sent as a multipart body serialized once to bytes; the AK/SK body hash is over those bytes.
  */
 import { randomBytes } from 'node:crypto';
 import { signApigRequest } from '#shared/protocol/apigSigner';
 import { canonicalJson, usagePushSignature } from '#shared/protocol/signature';
 import { OrderInfo } from '#shared/openapi/order';
 import { MAX_USAGE_RECORDS, type UsagePushRecord } from '#shared/openapi/usage';
+import {
+  LICENSE_ACTIVATE_V1_PATH,
+  LICENSE_ACTIVATE_V2_PATH,
+  LICENSE_HEARTBEAT_V1_PATH,
+  LicenseResult,
+  MAX_BATCH_LICENSES,
+  UPLOAD_SUCCESS_CODES,
+  buildLicenseUpload,
+  checkLicenseCode,
+  checkLicenseUpload,
+  marketEventFilePath,
+  parseActivatedLicense,
+  parseLicenseInfo,
+  realEffectTime,
+  type ActivateOptions,
+  type ActivatedLicense,
+  type BatchActivation,
+  type LicenseInfo,
+  type LicenseUpload,
+} from '#shared/openapi/license';
 
 export type { UsagePushRecord } from '#shared/openapi/usage';
 
@@ -72,6 +96,35 @@ export interface MarketplaceClient {
   pushUsage(records: readonly UsagePushRecord[], options?: CallOptions): Promise<void>;
 }
 
+/**
+ * The License open APIs (spec 6.3, 6.4), on the same client as `MarketplaceClient` (`createMarketplaceClient` returns
+ * both). A separate interface so that existing `MarketplaceClient` fakes need not implement them.
+ */
+export interface LicenseClient {
+  /**
+   * Activate one License 2.0 code (spec 6.3 v1). Resolves with the parsed `license_code_info` (its expiry is an
+   * estimate). Fails with kind 'business' and the code, e.g. 92020003 (already activated), 92020004 (not claimed),
+   * 92020005 (no such code); kind 'request' for an empty / too long code or a malformed `realEffectTime`.
+   */
+  activateLicense(code: string, options?: ActivateOptions & CallOptions): Promise<ActivatedLicense>;
+  /**
+   * Activate 1 to 100 codes at once (spec 6.3 v2). The answer layout is undocumented: resolves with `data` as
+   * received. 92020020 = the batch holds invalid codes (the marketplace's `data`, if any, in `details`).
+   * Refused before sending (kind 'request') for 0 or more than 100 codes, duplicates or an invalid code.
+   */
+  activateLicenses(codes: readonly string[], options?: ActivateOptions & CallOptions): Promise<BatchActivation>;
+  /**
+   * Query a code's state (spec 6.3 v1 "heartbeat"; the deprecated `heartbeatInfo` is not sent). Call it at most once
+   * a day per code, when the software is used. 92020011 = not activated.
+   */
+  licenseHeartbeat(code: string, options?: CallOptions): Promise<LicenseInfo>;
+  /**
+   * Deliver an online License for a `getLicenseAsync` event (spec 6.4): a string (at most 1024) or a file.
+   * Multipart layout Uncertain (see license.ts `buildLicenseUpload`). Resolves with the sha256 sent.
+   */
+  uploadLicense(eventId: string, upload: LicenseUpload, options?: CallOptions): Promise<{ sha256: string }>;
+}
+
 const QUERY_ORDER_PATH = '/api/mkp-openapi-public/global/v1/order/query';
 const USAGE_DATA_PATH = '/api/mkp-openapi-public/global/v1/isv/usage-data';
 const SUCCESS = 'MKT.0000';
@@ -81,7 +134,10 @@ const MAX_ATTEMPTS = 2;
 interface Outgoing {
   method: 'GET' | 'POST';
   pathAndQuery: string;
-  body?: string;
+  /** sent byte-for-byte; bytes for a multipart body */
+  body?: string | Buffer;
+  /** default `application/json` */
+  contentType?: string;
   /** headers to send and sign besides Content-Type (called once per attempt) */
   headers?: () => Record<string, string>;
 }
@@ -89,7 +145,7 @@ interface Outgoing {
 export function createMarketplaceClient(
   config: MarketplaceClientConfig,
   fetchImpl: typeof fetch = fetch,
-): MarketplaceClient {
+): MarketplaceClient & LicenseClient {
   const timeoutMs = config.timeoutMs ?? 2000;
   const bases = config.baseUrls.slice(0, MAX_ATTEMPTS);
   if (bases.length === 0) throw new Error('MarketplaceClientConfig.baseUrls must not be empty');
@@ -103,8 +159,8 @@ export function createMarketplaceClient(
       {
         method: req.method,
         url,
-        headers: { 'Content-Type': 'application/json', ...req.headers?.() },
-        ...(req.body === undefined ? {} : { body: req.body }),
+        headers: { 'Content-Type': req.contentType ?? 'application/json', ...req.headers?.() },
+        ...(req.body === undefined ? {} : { body: signedBody(req.body) }),
       },
       config.ak,
       config.sk,
@@ -158,7 +214,84 @@ export function createMarketplaceClient(
     }
   }
 
+  /** A License API call (spec 6.3 / 6.4): the answer's `data` on success, else a business error with the code. */
+  async function licenseCall(api: string, req: Outgoing, deadline: number, success: readonly string[] = [LicenseResult.SUCCESS]) {
+    const answer = await call(api, req, deadline);
+    if (!isRecord(answer) || typeof answer.error_code !== 'string') {
+      throw new OpenApiError(`${api}: response has no error_code`, { kind: 'malformed' });
+    }
+    if (!success.includes(answer.error_code)) {
+      const msg = typeof answer.error_msg === 'string' ? ` (${answer.error_msg})` : '';
+      throw new OpenApiError(`${api}: ${answer.error_code}${msg}`, {
+        kind: 'business',
+        code: answer.error_code,
+        ...(answer.data === undefined || answer.data === null ? {} : { details: answer.data }),
+      });
+    }
+    return answer.data;
+  }
+
+  /** `{license|license_list, real_effect_time?}` as JSON, or a kind 'request' error. */
+  function activationBody(api: string, key: 'license' | 'license_list', value: string | readonly string[], options: ActivateOptions) {
+    const body: Record<string, unknown> = { [key]: value };
+    if (options.realEffectTime !== undefined) {
+      const time = realEffectTime(options.realEffectTime);
+      if ('error' in time) throw new OpenApiError(`${api}: ${time.error}`, { kind: 'request' });
+      body.real_effect_time = time.value;
+    }
+    return JSON.stringify(body);
+  }
+
+  const requireCode = (api: string, code: unknown) => {
+    const problem = checkLicenseCode(code);
+    if (problem) throw new OpenApiError(`${api}: ${problem}`, { kind: 'request' });
+  };
+
   return {
+    async activateLicense(code, options = {}) {
+      const api = 'activate license';
+      requireCode(api, code);
+      const body = activationBody(api, 'license', code, options);
+      const data = await licenseCall(api, { method: 'POST', pathAndQuery: LICENSE_ACTIVATE_V1_PATH, body }, options.deadline ?? Infinity);
+      return parseActivatedLicense(data);
+    },
+
+    async activateLicenses(codes, options = {}) {
+      const api = 'activate licenses';
+      if (!Array.isArray(codes) || codes.length === 0 || codes.length > MAX_BATCH_LICENSES) {
+        throw new OpenApiError(`${api}: ${codes.length} codes; send 1 to ${MAX_BATCH_LICENSES} per call`, { kind: 'request' });
+      }
+      for (const code of codes) requireCode(api, code);
+      if (new Set(codes).size !== codes.length) throw new OpenApiError(`${api}: a code is listed twice`, { kind: 'request' });
+      const body = activationBody(api, 'license_list', codes, options);
+      const data = await licenseCall(api, { method: 'POST', pathAndQuery: LICENSE_ACTIVATE_V2_PATH, body }, options.deadline ?? Infinity);
+      return { data };
+    },
+
+    async licenseHeartbeat(code, options = {}) {
+      const api = 'license heartbeat';
+      requireCode(api, code);
+      const body = JSON.stringify({ license: code });
+      const data = await licenseCall(api, { method: 'POST', pathAndQuery: LICENSE_HEARTBEAT_V1_PATH, body }, options.deadline ?? Infinity);
+      const info = parseLicenseInfo(data);
+      if (!info) throw new OpenApiError(`${api}: success without license_code, status and activate_time`, { kind: 'malformed' });
+      return info;
+    },
+
+    async uploadLicense(eventId, upload, options = {}) {
+      const api = 'upload license';
+      const problem = checkLicenseUpload(eventId, upload);
+      if (problem) throw new OpenApiError(`${api}: ${problem}`, { kind: 'request' });
+      const { body, contentType, sha256 } = buildLicenseUpload(upload);
+      await licenseCall(
+        api,
+        { method: 'POST', pathAndQuery: marketEventFilePath(eventId), body, contentType },
+        options.deadline ?? Infinity,
+        UPLOAD_SUCCESS_CODES,
+      );
+      return { sha256 };
+    },
+
     async queryOrder(orderId, orderLineId, options = {}) {
       const api = 'query order';
       // encodeURIComponent, not URLSearchParams: the signer reads '+' as a literal plus (spec 2.8).
@@ -226,6 +359,15 @@ export function createMarketplaceClient(
       }
     },
   };
+}
+
+/**
+ * The body for `signApigRequest`, which is typed `string` but only hashes it with `createHash().update()`: bytes
+ * pass through unchanged, so the hash is over the exact bytes sent (a binary file would not survive a string).
+ * TODO: type the signer's body as `string | Uint8Array` (shared/protocol/apigSigner.ts) and drop this cast.
+ */
+function signedBody(body: string | Buffer): string {
+  return body as string;
 }
 
 function parseJson(text: string): unknown {
