@@ -52,7 +52,7 @@ describe('secrets from SSM (Powertools Parameters)', () => {
   });
 
   it('a parameter missing a secret is refused, naming what is missing and no value', async () => {
-    value = { accessKeys: ['k'], ak: 'cloud-ak', sk: '', dataKeys: [] } as typeof value;
+    value = { ...value, accessKeys: ['k'], ak: 'cloud-ak', sk: '', dataKeys: [] };
     const failure = loadSecrets(loadSettings(env), env, { forceFetch: true });
     await expect(failure).rejects.toThrow('missing secrets in SSM parameter /koogallery/prod/secrets: sk (KOOGALLERY_SK), dataKeys (KOOGALLERY_DATA_KEY)');
     await expect(loadSecrets(loadSettings(env), env, { forceFetch: true })).rejects.not.toThrow(/cloud-ak/);

@@ -11,7 +11,6 @@ import type { CallReceipt } from './repository.ts';
 import {
   assertTree,
   DepartmentTreeError,
-  snapshotChanges,
   statusOf,
   SyncFlag,
   wouldCycle,
@@ -216,14 +215,8 @@ export async function singleOrgSync(kit: KitServices, call: KitCall, body: Singl
   const parentCode = body.parentCode || undefined;
   if (!deleting && parentCode) {
     if (parentCode === body.orgCode) return invalid(`parentCode: ${parentCode} is the department itself`);
-    // walk up the stored tree: a move under its own descendant would cut the tree into a loop
-    const parents = new Map<string, string | undefined>();
-    let at: string | undefined = parentCode;
-    for (let depth = 0; at && depth < 64 && !parents.has(at); depth++) {
-      const stored = await kit.tenancy.department(body.tenantId, at);
-      parents.set(at, stored?.status === 'active' ? stored.parentCode : undefined);
-      at = parents.get(at);
-    }
+    // the stored tree (snapshot + increments): a move under its own descendant would make a loop
+    const parents = new Map((await kit.tenancy.departments(body.tenantId)).filter((d) => d.status === 'active').map((d) => [d.orgCode, d.parentCode]));
     if (wouldCycle(body.orgCode, parentCode, (code) => parents.get(code)))
       return invalid(`parentCode: ${parentCode} is below ${body.orgCode}; the move would make a loop`);
   }
@@ -255,29 +248,8 @@ export async function allOrgSync(kit: KitServices, call: KitCall, body: AllOrgSy
     if (error instanceof DepartmentTreeError) return invalid(error.message);
     throw error;
   }
-  const receipt = tenantReceipt(call, body);
-  // an older snapshot than the stored one changes nothing (its receipt is still recorded)
-  if (!(await kit.tenancy.claimOrgSnapshot(body.tenantId, body.timeStamp))) {
-    const outcome = await kit.tenancy.applySync(receipt, []);
-    log(kit, call, body, { ...outcome, stale: body.orgInfoList.length }, { departments: body.orgInfoList.length });
-    return ok({ written: 0, stale: body.orgInfoList.length });
-  }
-  const stored = await kit.tenancy.departments(body.tenantId);
-  const changes = snapshotChanges(body.tenantId, body.orgInfoList, stored, body.timeStamp);
-  const outcome = await kit.tenancy.applySync(
-    receipt,
-    changes.map((record) => ({ kind: 'department' as const, record })),
-  );
-  // a concurrent older snapshot may have added departments after the read above: retire them too
-  const wanted = new Set(body.orgInfoList.map((d) => d.orgCode));
-  const leftovers = (await kit.tenancy.departments(body.tenantId)).filter(
-    (d) => d.status === 'active' && !wanted.has(d.orgCode) && d.syncedAt < body.timeStamp,
-  );
-  if (leftovers.length)
-    await kit.tenancy.applySync(
-      { ...receipt, nonceRecorded: true },
-      leftovers.map((d) => ({ kind: 'department' as const, record: { ...d, status: 'deleted' as const, syncedAt: body.timeStamp } })),
-    );
-  log(kit, call, body, outcome, { departments: body.orgInfoList.length, changed: changes.length, leftovers: leftovers.length });
+  const stored = await kit.tenancy.putOrgSnapshot(tenantReceipt(call, body), body.tenantId, body.timeStamp, body.orgInfoList);
+  const outcome = stored ? { written: body.orgInfoList.length, stale: 0 } : { written: 0, stale: body.orgInfoList.length };
+  log(kit, call, body, outcome, { departments: body.orgInfoList.length });
   return ok(outcome);
 }

@@ -8,6 +8,10 @@
  * add or delete changes nothing and still succeeds (spec 3.9 idempotency). Deletes leave tombstones
  * (status `deleted` / `revoked`): a late add older than the delete cannot bring a record back.
  * Spec 3.9 says deletes must not check the instance; nothing here looks at instances at all.
+ *
+ * A full department sync is an authoritative snapshot (spec 3.9.5): it is stored whole, as one record
+ * of its time; a department it does not list is gone. Incremental changes count on top of it only when
+ * newer, so a late incremental call can neither undo a snapshot nor be lost behind an older one.
  */
 
 export type RecordStatus = 'active' | 'deleted';
@@ -139,33 +143,6 @@ export function wouldCycle(orgCode: string, parentCode: string | undefined, pare
     seen.add(at);
   }
   return false;
-}
-
-/**
- * What a full department sync writes (spec 3.9.5: an authoritative snapshot): every department that is
- * new or differs, and a tombstone for every stored live department the snapshot no longer has. Records
- * equal to the stored ones are not rewritten; the snapshot watermark (see Tenancy.claimOrgSnapshot)
- * keeps older incremental calls from changing them afterwards.
- */
-export function snapshotChanges(
-  tenantId: string,
-  snapshot: readonly Pick<Department, 'orgCode' | 'orgName' | 'parentCode'>[],
-  stored: readonly Department[],
-  syncedAt: string,
-): Department[] {
-  const current = new Map(stored.map((d) => [d.orgCode, d]));
-  const wanted = new Set<string>();
-  const changes: Department[] = [];
-  for (const d of snapshot) {
-    wanted.add(d.orgCode);
-    const before = current.get(d.orgCode);
-    const parentCode = d.parentCode || undefined;
-    if (before && before.status === 'active' && before.orgName === d.orgName && (before.parentCode || undefined) === parentCode) continue;
-    changes.push({ tenantId, orgCode: d.orgCode, orgName: d.orgName, ...(parentCode ? { parentCode } : {}), status: 'active', syncedAt });
-  }
-  for (const d of stored)
-    if (!wanted.has(d.orgCode) && d.status === 'active') changes.push({ ...d, status: 'deleted', syncedAt });
-  return changes;
 }
 
 /** A department with its children, as the operator read shows the tree. */

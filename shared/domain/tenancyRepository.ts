@@ -5,6 +5,8 @@
 import type { CallReceipt } from './repository.ts';
 import type { Application, AuthorizedUser, Department, SyncRecord, Tenant } from './tenancy.ts';
 
+export type SnapshotDepartment = Pick<Department, 'orgCode' | 'orgName' | 'parentCode'>;
+
 export interface SyncOutcome {
   /** records written (newer than the stored ones) */
   written: number;
@@ -59,10 +61,11 @@ export interface TenancyRepository {
    */
   applySync(receipt: CallReceipt, records: readonly SyncRecord[], options?: SyncOptions): Promise<SyncOutcome>;
   /**
-   * Marks a full department sync of time `at` as the tenant's newest snapshot; false when a newer one
-   * is already recorded (this call is out of date). An equal time is the same call again: true.
+   * Stores a full department sync (time `at`) as the tenant's snapshot, with the call's receipt, in one
+   * transaction; false (only the receipt written) when a newer snapshot is stored. Throws
+   * NonceReplayError when the nonce was used.
    */
-  claimOrgSnapshot(tenantId: string, at: string): Promise<boolean>;
+  putOrgSnapshot(receipt: CallReceipt, tenantId: string, at: string, departments: readonly SnapshotDepartment[]): Promise<boolean>;
   tenant(tenantId: string): Promise<Tenant | undefined>;
   tenantByCode(tenantCode: string): Promise<Tenant | undefined>;
   application(tenantId: string, appId: string): Promise<Application | undefined>;
@@ -70,7 +73,10 @@ export interface TenancyRepository {
   user(tenantId: string, appId: string, userName: string): Promise<AuthorizedUser | undefined>;
   /** live / disabled / revoked / deleted users of one application */
   userCounts(tenantId: string, appId: string): Promise<Record<'active' | 'disabled' | 'revoked' | 'deleted', number>>;
-  department(tenantId: string, orgCode: string): Promise<Department | undefined>;
+  /**
+   * The tenant's departments: its last snapshot with every incremental change newer than it on top
+   * (deleted ones included, as tombstones).
+   */
   departments(tenantId: string): Promise<Department[]>;
 
   putLoginState(state: LoginState): Promise<void>;

@@ -9,6 +9,7 @@
  * cancelled because some records are stale is retried without them (the cancellation reasons say
  * which); one that lost a race (TransactionConflict) is retried as it was. No record is read first.
  */
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import pMap from 'p-map';
@@ -23,10 +24,10 @@ import { QueryCommand } from 'dynamodb-toolbox/table/actions/query';
 import type { Sealer } from '#shared/crypto/sealer';
 import { NonceReplayError, type CallReceipt } from '#shared/domain/repository';
 import type { Application, AuthorizedUser, Department, Role, SyncRecord, Tenant, UserStatus } from '#shared/domain/tenancy';
-import type { LoginState, Session, SyncOptions, SyncOutcome, TenancyRepository } from '#shared/domain/tenancyRepository';
+import type { LoginState, Session, SnapshotDepartment, SyncOptions, SyncOutcome, TenancyRepository } from '#shared/domain/tenancyRepository';
 import { createEntities, createTable, type Entities } from './entities.ts';
 import { receiptItems, type ReceiptTtls } from './receipts.ts';
-import { createTenancyEntities, orgsPk, SHARDS, usersPk, type TenancyEntities } from './tenancyEntities.ts';
+import { createTenancyEntities, orgsPk, PART_BYTES, SHARDS, usersPk, type TenancyEntities } from './tenancyEntities.ts';
 
 export interface TenancyStoreOptions {
   documentClient: DynamoDBDocumentClient;
@@ -44,8 +45,11 @@ export const MAX_TRANSACTION_ITEMS = 100;
 const MAX_ATTEMPTS = 6;
 
 type WriteItem = Parameters<typeof executeTransactWrite>[number];
-/** A record's write; `counted` = false for the secondary writes a record brings along (tenant code index). */
-type RecordWrite = { item: WriteItem; counted: boolean };
+/**
+ * A record's write; `counted` = false for the secondary writes a record brings along (tenant code
+ * index, snapshot parts). Writes of one `group` stand or fall together: one stale drops them all.
+ */
+type RecordWrite = { item: WriteItem; counted: boolean; group?: number };
 type Reason = { Code?: string };
 const countOf = (writes: readonly RecordWrite[]) => writes.filter((w) => w.counted).length;
 
@@ -136,7 +140,8 @@ export class TenancyStore implements TenancyRepository {
         if (staleNow.length === 0 && !anyConflict) throw error;
         if (attempt >= MAX_ATTEMPTS) throw error;
         stale += countOf(staleNow);
-        pending = pending.filter((_, i) => !failed(recordReasons[i]));
+        const staleGroups = new Set(staleNow.map((w) => w.group).filter((g) => g !== undefined));
+        pending = pending.filter((w, i) => !failed(recordReasons[i]) && !(w.group !== undefined && staleGroups.has(w.group)));
         if (anyConflict) await pause(attempt);
       }
     }
@@ -188,17 +193,25 @@ export class TenancyStore implements TenancyRepository {
     }
   }
 
-  async claimOrgSnapshot(tenantId: string, at: string): Promise<boolean> {
-    try {
-      await this.e.OrgSnapshotEntity.build(PutItemCommand)
-        .item({ tenantId, at })
-        .options({ condition: { or: [{ attr: 'at', exists: false }, { attr: 'at', lte: at }] } })
-        .send();
-      return true;
-    } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
-      throw error;
-    }
+  async putOrgSnapshot(receipt: CallReceipt, tenantId: string, at: string, departments: readonly SnapshotDepartment[]): Promise<boolean> {
+    const rows = departments.map((d) => (d.parentCode ? [d.orgCode, d.orgName, d.parentCode] : [d.orgCode, d.orgName]));
+    const packed = gzipSync(Buffer.from(JSON.stringify(rows), 'utf8')).toString('base64');
+    const parts: string[] = [];
+    for (let i = 0; i < packed.length || i === 0; i += PART_BYTES) parts.push(packed.slice(i, i + PART_BYTES));
+    const receiptWrites = receiptItems(this.receipts, receipt, this.ttl);
+    if (parts.length + receiptWrites.length > MAX_TRANSACTION_ITEMS) throw new RangeError('department snapshot too large');
+    const header = this.e.OrgSnapshotEntity.build(PutTransaction)
+      .item({ tenantId, at, data: parts[0]!, parts: parts.length })
+      // an equal time is the same call again (its first attempt may have failed half-way: rewrite)
+      .options({ condition: { or: [{ attr: 'at', exists: false }, { attr: 'at', lte: at }] } });
+    const rest = parts.slice(1).map((data, i) => this.e.OrgSnapshotPartEntity.build(PutTransaction).item({ tenantId, at, part: i + 1, data }));
+    // a newer snapshot stored: the header's condition fails and the batch is committed again without
+    // the snapshot and its parts (one group): only the receipt
+    const outcome = await this.commit(
+      [{ item: header, counted: true, group: 0 }, ...rest.map((item) => ({ item, counted: false, group: 0 }))],
+      { receipt: receiptWrites, gate: [] },
+    );
+    return outcome.written > 0;
   }
 
   // ---------------------------------------------------------------- reads
@@ -259,25 +272,48 @@ export class TenancyStore implements TenancyRepository {
     return counts;
   }
 
-  async department(tenantId: string, orgCode: string): Promise<Department | undefined> {
-    const { Item } = await this.e.DepartmentEntity.build(GetItemCommand).key({ tenantId, orgCode }).options({ consistent: true }).send();
-    return Item && this.departmentOf(Item);
+  async departments(tenantId: string): Promise<Department[]> {
+    const [snapshot, increments] = await Promise.all([
+      this.orgSnapshot(tenantId),
+      pMap(
+        Array.from({ length: SHARDS }, (_, s) => s),
+        async (shard) => {
+          const { Items = [] } = await this.e.DepartmentEntity.table
+            .build(QueryCommand)
+            .entities(this.e.DepartmentEntity)
+            .query({ partition: orgsPk(tenantId, shard) })
+            .options({ consistent: true, maxPages: Infinity })
+            .send();
+          return Items.map((item) => this.departmentOf(item));
+        },
+      ),
+    ]);
+    const merged = new Map<string, Department>();
+    if (snapshot)
+      for (const [orgCode, orgName, parentCode] of snapshot.rows)
+        merged.set(orgCode, { tenantId, orgCode, orgName, ...(parentCode ? { parentCode } : {}), status: 'active', syncedAt: snapshot.at });
+    // an incremental change counts when it is newer than the snapshot (older ones were gated out
+    // when they arrived, or are already part of it)
+    for (const d of increments.flat()) if (!snapshot || d.syncedAt > snapshot.at) merged.set(d.orgCode, d);
+    return [...merged.values()];
   }
 
-  async departments(tenantId: string): Promise<Department[]> {
-    const shards = await pMap(
-      Array.from({ length: SHARDS }, (_, s) => s),
-      async (shard) => {
-        const { Items = [] } = await this.e.DepartmentEntity.table
-          .build(QueryCommand)
-          .entities(this.e.DepartmentEntity)
-          .query({ partition: orgsPk(tenantId, shard) })
-          .options({ consistent: true, maxPages: Infinity })
+  /** The last full department sync, unpacked; undefined before the first. */
+  private async orgSnapshot(tenantId: string): Promise<{ at: string; rows: [string, string, string?][] } | undefined> {
+    const { Item } = await this.e.OrgSnapshotEntity.build(GetItemCommand).key({ tenantId }).options({ consistent: true }).send();
+    if (!Item) return undefined;
+    const rest = await Promise.all(
+      Array.from({ length: Item.parts - 1 }, async (_, i) => {
+        const { Item: part } = await this.e.OrgSnapshotPartEntity.build(GetItemCommand)
+          .key({ tenantId, at: Item.at, part: i + 1 })
+          .options({ consistent: true })
           .send();
-        return Items.map((item) => this.departmentOf(item));
-      },
+        if (!part) throw new Error('department snapshot part missing');
+        return part.data;
+      }),
     );
-    return shards.flat();
+    const rows = JSON.parse(gunzipSync(Buffer.from(Item.data + rest.join(''), 'base64')).toString('utf8')) as [string, string, string?][];
+    return { at: Item.at, rows };
   }
 
   // ---------------------------------------------------------------- login

@@ -5,7 +5,8 @@
  * |--------------|-------------------------------------------|--------------------|-----------------------------------------|
  * | Tenant       | TENANT#<tenantId>                         | TENANT             | syncedAt orders writes (domain/tenancy) |
  * | TenantCode   | TENANTCODE#<tenantCode>                   | TENANT             | tenantCode → tenantId (login)           |
- * | OrgSnapshot  | TENANT#<tenantId>                         | ORGSNAPSHOT        | the last full department sync's time    |
+ * | OrgSnapshot  | TENANT#<tenantId>                         | ORGSNAPSHOT        | the last full department sync, gzipped  |
+ * | OrgSnapPart  | TENANT#<tenantId>                         | ORGSNAPSHOT#<at>#<n>| its further parts when large            |
  * | Application  | TENANT#<tenantId>                         | APP#<appId>        | client secret sealed                    |
  * | TenantUser   | TENANT#<tenantId>#USERS#<appId>#<shard>   | USER#<userName>    | phone, e-mail sealed                    |
  * | Department   | TENANT#<tenantId>#ORGS#<shard>            | ORG#<orgCode>      |                                         |
@@ -13,8 +14,11 @@
  * | Session      | SESSION#<sha256(session id)>              | SESSION            | TTL; tokens sealed                      |
  * | Call (audit) | TENANT#<tenantId>                         | CALL#<time>#<nonce>| see entities.ts                         |
  *
- * Users and departments are spread over SHARDS partitions per tenant: a 500-user authorisation or a
- * full sync of thousands of departments writes at most 1/SHARDS of its items to any one partition.
+ * A full department sync is ONE record (the whole tree, gzipped; parts of at most PART_BYTES when it is
+ * larger), written with the call's receipt in one transaction: thousands of departments cost one
+ * write, not thousands. Incremental department calls are records of their own (Department) that
+ * count only when newer than the snapshot. Users and incremental departments are spread over SHARDS
+ * partitions per tenant, so a 500-user authorisation writes at most 1/SHARDS of its items to any one.
  */
 import { Entity } from 'dynamodb-toolbox/entity';
 import { boolean } from 'dynamodb-toolbox/schema/boolean';
@@ -25,6 +29,8 @@ import { shardOf, type ServiceTable } from './entities.ts';
 
 /** Partitions per tenant (and application) for users and departments. */
 export const SHARDS = 8;
+/** Base64 characters per snapshot record (DynamoDB items hold 400 KB). */
+export const PART_BYTES = 350_000;
 
 export const tenantPk = (tenantId: string) => `TENANT#${tenantId}`;
 export const usersPk = (tenantId: string, appId: string, shard: number) => `TENANT#${tenantId}#USERS#${appId}#${shard}`;
@@ -63,8 +69,22 @@ export function createTenancyEntities(table: ServiceTable) {
     name: 'OrgSnapshot',
     table,
     timestamps: false,
-    schema: item({ tenantId: string().key(), at: string() }),
+    schema: item({
+      tenantId: string().key(),
+      at: string(),
+      /** departments (JSON array of [orgCode, orgName, parentCode]) gzipped, base64; first part */
+      data: string(),
+      parts: number(),
+    }),
     computeKey: ({ tenantId }) => ({ pk: tenantPk(tenantId), sk: 'ORGSNAPSHOT' }),
+  });
+
+  const OrgSnapshotPartEntity = new Entity({
+    name: 'OrgSnapshotPart',
+    table,
+    timestamps: false,
+    schema: item({ tenantId: string().key(), at: string().key(), part: number().key(), data: string(), expiresAt: number().optional() }),
+    computeKey: ({ tenantId, at, part }) => ({ pk: tenantPk(tenantId), sk: `ORGSNAPSHOT#${at}#${part}` }),
   });
 
   const ApplicationEntity = new Entity({
@@ -165,6 +185,7 @@ export function createTenancyEntities(table: ServiceTable) {
     TenantEntity,
     TenantCodeEntity,
     OrgSnapshotEntity,
+    OrgSnapshotPartEntity,
     ApplicationEntity,
     TenantUserEntity,
     DepartmentEntity,
