@@ -13,15 +13,18 @@ import { signKitRequest } from '../shared/protocol/kitSignature.ts';
 import { signV2Request } from '../shared/protocol/signature.ts';
 import { formatMarketTimeMillis, KIT_ZONE_OFFSET_MS } from '../shared/protocol/time.ts';
 import { LOCAL_DEFAULTS } from '../shared/secrets.ts';
+import { computeAuthToken, encryptV1 } from '../shared/protocol/v1.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 
 /** The client secret the application-sync sample carries, encrypted as the marketplace would (spec 2.6). */
 export const SAMPLE_CLIENT_SECRET = 'sample-client-secret';
+/** The buyer phone the V1 sample carries, AES-encrypted with the V1 key as the marketplace would (spec 2.5). */
+export const SAMPLE_V1_MOBILE_PHONE = '15905222222';
 
 export function prepareEvent(
   event: Record<string, any>,
-  opts: { accessKey: string; now: Date; kitAccessKey?: string; merchantPublicKeyPem?: string },
+  opts: { accessKey: string; now: Date; kitAccessKey?: string; merchantPublicKeyPem?: string; v1Key?: string },
 ): Record<string, any> {
   const prepared = structuredClone(event);
   // Kit samples: the body's timeStamp (UTC+8) made current, so that every run is the newest call; the
@@ -46,6 +49,17 @@ export function prepareEvent(
     const signature = signV2Request(opts.accessKey, nonce, timestamp, prepared.body ?? '').toUpperCase();
     prepared.queryStringParameters = { ...prepared.queryStringParameters, signature, timestamp, nonce };
   }
+  // V1 samples (GET /produce/v1): a current timeStamp, the phone encrypted with the V1 key, then the
+  // authToken over the decoded parameters (spec 2.3), in both query maps as API Gateway REST fills them
+  if (prepared.queryStringParameters?.authToken !== undefined) {
+    const key = opts.v1Key ?? LOCAL_DEFAULTS.KOOGALLERY_V1_KEY;
+    const { authToken: _resigned, ...params } = prepared.queryStringParameters as Record<string, string>;
+    params.timeStamp = formatMarketTimeMillis(opts.now);
+    if (params.mobilePhone === 'ENCRYPTED-BY-npm-run-invoke') params.mobilePhone = encryptV1(key, SAMPLE_V1_MOBILE_PHONE);
+    const signed = { ...params, authToken: computeAuthToken(key, params) };
+    prepared.queryStringParameters = signed;
+    prepared.multiValueQueryStringParameters = Object.fromEntries(Object.entries(signed).map(([name, value]) => [name, [value]]));
+  }
   if (prepared['detail-type'] === 'Scheduled Event') prepared.time = opts.now.toISOString();
   return prepared;
 }
@@ -67,6 +81,7 @@ function main(argv: string[]) {
   const event = prepareEvent(JSON.parse(readFileSync(source, 'utf8')), {
     accessKey: (process.env.KOOGALLERY_ACCESS_KEY || LOCAL_DEFAULTS.KOOGALLERY_ACCESS_KEY).split(',')[0]!,
     kitAccessKey: (process.env.KOOGALLERY_KIT_ACCESS_KEY || LOCAL_DEFAULTS.KOOGALLERY_KIT_ACCESS_KEY).split(',')[0]!,
+    v1Key: (process.env.KOOGALLERY_V1_KEY || LOCAL_DEFAULTS.KOOGALLERY_V1_KEY).split(',')[0]!,
     // npm start writes the merchant's local key pair there
     ...(existsSync(publicKeyFile) ? { merchantPublicKeyPem: readFileSync(publicKeyFile, 'utf8') } : {}),
     now,

@@ -143,7 +143,7 @@ describe('authToken test vectors (spec 2.3) through the handler', () => {
     const tv1 = await v1(restEvent({ ...TV1, authToken: '+gY91I4Nb4jWMY6gsXkgA4vJI+2cFV2/LI4dAdCppU8=' }));
     expect(tv1.json).toMatchObject({ resultCode: '000000', instanceId: TV1.businessId, encryptType: '1' });
     // the line whose productId matches, not the first one
-    expect((await instance(TV1.businessId))?.orderLineId).toBe('CS1906666666ABCDE-000001');
+    expect((await instance(TV1.businessId!))?.orderLineId).toBe('CS1906666666ABCDE-000001');
 
     // the token over the still-encoded values is refused, also when sent through the raw query string
     const encodedToken = 'ms3A08h7LKN5f1a99VsvWoIW30vsPu0GC4FYchcPbyY=';
