@@ -14,6 +14,7 @@ import { formatMarketTime } from '#shared/protocol/time';
 import { getRuntime, logger } from '#shared/runtime';
 import { freshOrder, invoke, runJob, signedEvent, startHarness, type Answer, type Harness } from '#shared/testing/harness';
 import { internalEvent } from '#shared/testing/apiEvents';
+import { leaksIn as leaksInOutput, startCapture } from '#shared/testing/logCapture';
 import { handler as changeInstanceCheck } from '../functions/changeInstanceCheck/handler.ts';
 import { handler as getInstance } from '../functions/getInstance/handler.ts';
 import { handler as hardwareOrders } from '../functions/hardwareOrders/handler.ts';
@@ -99,27 +100,7 @@ const secret = (what: string, value: string | undefined) => {
 // ------------------------------------------------------------------ the capture
 
 const captured: string[] = [];
-const text = (chunk: unknown) => (typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) || chunk instanceof Uint8Array ? Buffer.from(chunk).toString('utf8') : String(chunk));
-
-function startCapture() {
-  // Powertools Logger prints through its own `new Console({ stdout: process.stdout, stderr: process.stderr })`
-  // (the global console only with POWERTOOLS_DEV): both streams and the global console are captured.
-  for (const stream of [process.stdout, process.stderr])
-    vi.spyOn(stream, 'write').mockImplementation(((chunk: unknown, ...rest: unknown[]) => {
-      captured.push(text(chunk));
-      const callback = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
-      callback?.();
-      return true;
-    }) as typeof stream.write);
-  for (const method of ['log', 'info', 'warn', 'error', 'debug', 'trace'] as const)
-    vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void captured.push(args.map(text).join(' ')));
-}
-
-/** Every secret found in `output`, named (case-insensitive: hex may be printed in either case). */
-function leaksIn(output: string): string[] {
-  const haystack = output.toLowerCase();
-  return [...secrets].filter(([, value]) => haystack.includes(value.toLowerCase())).map(([what]) => what);
-}
+const leaksIn = (output: string) => leaksInOutput(output, secrets);
 
 // ------------------------------------------------------------------ the run
 
@@ -145,7 +126,7 @@ beforeAll(async () => {
       { skuCode: 'sku-pack', kind: 'package', package: { quota: 100, threshold: { percent: 20 }, autoRebuy: true } },
     ]),
   });
-  startCapture();
+  startCapture(captured);
 });
 afterAll(async () => {
   vi.restoreAllMocks();
