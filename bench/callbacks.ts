@@ -31,7 +31,7 @@ import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import pMap from 'p-map';
 import { ensureTable, freePort, localClient, startDynamoLocal } from '../infra/local/dynamodb.ts';
 import type { OrderInfo } from '../shared/openapi/order.ts';
-import { OpenApiError, type MarketplaceClient } from '../shared/openapi/client.ts';
+import { OpenApiError, type LicenseClient, type MarketplaceClient } from '../shared/openapi/client.ts';
 import type { Store } from '../shared/storage/store.ts';
 
 const P1_RUNS = Number(process.env.BENCH_P1_RUNS || 300);
@@ -42,9 +42,16 @@ const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.lengt
 const round = (n: number, digits = 3) => Number(n.toFixed(digits));
 
 /** Query order answered from memory (the marketplace's latency is not ours to measure here). */
-function inMemoryMarketplace(): MarketplaceClient & { register(order: OrderInfo): void } {
+function inMemoryMarketplace(): MarketplaceClient & LicenseClient & { register(order: OrderInfo): void } {
   const orders = new Map<string, OrderInfo>();
+  const notHere = async (): Promise<never> => {
+    throw new OpenApiError('License APIs are not part of this bench', { kind: 'request' });
+  };
   return {
+    activateLicense: notHere,
+    activateLicenses: notHere,
+    licenseHeartbeat: notHere,
+    uploadLicense: notHere,
     register: (order) => void orders.set(order.orderId, order),
     async queryOrder(orderId, orderLineId) {
       const order = orders.get(orderId);

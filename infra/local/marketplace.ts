@@ -203,12 +203,11 @@ export async function startLocalMarketplace(opts: LocalMarketplaceOptions): Prom
   }
 
   /**
-   * AK/SK check (spec 2.8); false after answering 401. Bytes (the License upload) are hashed as they are: the
-   * verifier is typed `string` but only feeds the body to `createHash().update()`.
+   * AK/SK check (spec 2.8); false after answering 401. Bytes (the License upload) are hashed as they are.
    */
   function authenticated(req: IncomingMessage, res: ServerResponse, body: string | Buffer): boolean {
     const auth = verifyApigRequest(
-      { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: body as string },
+      { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body },
       (ak) => (Object.hasOwn(opts.credentials, ak) ? opts.credentials[ak] : undefined),
       now().getTime(),
     );

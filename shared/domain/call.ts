@@ -1,6 +1,6 @@
 /** What every domain operation receives: who is calling and the services it may use. */
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { MarketplaceClient } from '#shared/openapi/client';
+import type { LicenseClient, MarketplaceClient } from '#shared/openapi/client';
 import type { ResultCode } from '#shared/protocol/resultCodes';
 import type { Alerts } from './alerts.ts';
 import type { Catalogue } from './catalogue.ts';
@@ -11,7 +11,8 @@ import type { CallReceipt, Repository } from './repository.ts';
 
 export interface Services {
   store: Repository;
-  marketplace: MarketplaceClient;
+  /** the open APIs: query order, usage push, License codes and uploads */
+  marketplace: MarketplaceClient & LicenseClient;
   /** the product's provisioner (production calls) */
   provisioner: Provisioner;
   /** the built-in one, used for console debug calls (testFlag=1) so they never reach the product */

@@ -160,7 +160,7 @@ export function createMarketplaceClient(
         method: req.method,
         url,
         headers: { 'Content-Type': req.contentType ?? 'application/json', ...req.headers?.() },
-        ...(req.body === undefined ? {} : { body: signedBody(req.body) }),
+        ...(req.body === undefined ? {} : { body: req.body }),
       },
       config.ak,
       config.sk,
@@ -359,15 +359,6 @@ export function createMarketplaceClient(
       }
     },
   };
-}
-
-/**
- * The body for `signApigRequest`, which is typed `string` but only hashes it with `createHash().update()`: bytes
- * pass through unchanged, so the hash is over the exact bytes sent (a binary file would not survive a string).
- * TODO: type the signer's body as `string | Uint8Array` (shared/protocol/apigSigner.ts) and drop this cast.
- */
-function signedBody(body: string | Buffer): string {
-  return body as string;
 }
 
 function parseJson(text: string): unknown {

@@ -15,7 +15,7 @@ export interface ApigRequest {
   method: string;
   url: string /* absolute URL */;
   headers?: Record<string, string>;
-  body?: string;
+  body?: string | Uint8Array;
 }
 
 const ALGORITHM = 'SDK-HMAC-SHA256';
@@ -26,7 +26,8 @@ export function formatSdkDate(d: Date): string {
 }
 
 const byCodePoint = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
-const sha256Hex = (data: string): string => createHash('sha256').update(data).digest('hex');
+/** strings as UTF-8; bytes (a multipart upload) exactly as sent */
+const sha256Hex = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
 /** RFC 3986: unreserved `A-Z a-z 0-9 - _ . ~` kept, everything else UTF-8 `%XY` (encodeURIComponent also keeps `!'()*`). */
 const encode = (s: string): string =>
@@ -67,7 +68,7 @@ function computeSignature(
   search: string,
   headers: ReadonlyArray<readonly [string, string]>,
   sdkDate: string,
-  body: string,
+  body: string | Uint8Array,
 ): string {
   const canonicalRequest = [
     method.toUpperCase(),
@@ -122,7 +123,7 @@ const SDK_DATE = /^(\d{8})T(\d{6})Z$/;
  * more than once (array value) is rejected. Reasons never contain the secret or the expected signature.
  */
 export function verifyApigRequest(
-  req: { method: string; url: string /* absolute or path+query */; headers: Record<string, string | string[] | undefined>; body?: string },
+  req: { method: string; url: string /* absolute or path+query */; headers: Record<string, string | string[] | undefined>; body?: string | Uint8Array },
   lookupSecret: (ak: string) => string | undefined,
   nowMs: number,
   windowMs: number = 15 * 60_000,
