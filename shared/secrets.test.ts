@@ -1,3 +1,4 @@
+import { createPrivateKey } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,19 @@ describe('secrets from the environment', () => {
     await expect(loadSecrets(loadSettings(missing), missing)).rejects.toThrow('KOOGALLERY_KIT_PRIVATE_KEY_FILE cannot be read');
     const local = { STAGE: 'local' };
     expect(await loadSecrets(loadSettings(local), local)).toMatchObject({ kitAccessKeys: [LOCAL_DEFAULTS.KOOGALLERY_KIT_ACCESS_KEY], v1Keys: [LOCAL_DEFAULTS.KOOGALLERY_V1_KEY] });
+  });
+
+  it('the License signing key is optional, PEM text (\\n allowed); the local stage generates one per process', async () => {
+    const base = { STAGE: 'prod', KOOGALLERY_ACCESS_KEY: 'k', KOOGALLERY_AK: 'ak', KOOGALLERY_SK: 'sk', KOOGALLERY_DATA_KEY: 'd' };
+    expect((await loadSecrets(loadSettings(base), base)).licenseSigningKey).toBeUndefined();
+    const withKey = { ...base, KOOGALLERY_LICENSE_SIGNING_KEY: '-----BEGIN PRIVATE KEY-----\\nBBBB\\n-----END PRIVATE KEY-----' };
+    expect((await loadSecrets(loadSettings(withKey), withKey)).licenseSigningKey).toBe('-----BEGIN PRIVATE KEY-----\nBBBB\n-----END PRIVATE KEY-----');
+    const local = { STAGE: 'local' };
+    const first = (await loadSecrets(loadSettings(local), local)).licenseSigningKey;
+    expect(createPrivateKey(first!).asymmetricKeyType).toBe('ed25519');
+    expect((await loadSecrets(loadSettings(local), local)).licenseSigningKey).toBe(first);
+    const lambda = { ...base, STAGE: 'local', AWS_LAMBDA_FUNCTION_NAME: 'koogallery-merchant-local-getLicenseAsync' };
+    expect((await loadSecrets(loadSettings(lambda), lambda)).licenseSigningKey).toBeUndefined();
   });
 
   it('uses the public local defaults on the local stage only', async () => {

@@ -7,6 +7,7 @@
  * until the change-over is finished: requests signed with either key verify; responses and new
  * ciphertexts use the first.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
 import { ConfigError, type Settings } from './config.ts';
@@ -31,6 +32,12 @@ export interface Secrets {
    * application; decrypts the application-sync `clientSecret` (spec 2.6). Optional.
    */
   kitPrivateKey?: string;
+  /**
+   * The Ed25519 private key (PEM, PKCS#8) signing online Licenses (shared/provisioning/ed25519LicenseSigner.ts);
+   * optional: without it getLicenseAsync requests are accepted but their delivery fails and alerts. On the local
+   * stage without `KOOGALLERY_LICENSE_SIGNING_KEY` a key is generated once per process (never in a real Lambda).
+   */
+  licenseSigningKey?: string;
 }
 
 export const LOCAL_DEFAULTS = {
@@ -73,6 +80,8 @@ export async function loadSecrets(
       kitAccessKeys: list(read('KOOGALLERY_KIT_ACCESS_KEY')),
       v1Keys: list(read('KOOGALLERY_V1_KEY')),
       kitPrivateKey: privateKeyFromEnv(env),
+      licenseSigningKey:
+        env.KOOGALLERY_LICENSE_SIGNING_KEY?.replace(/\\n/g, '\n') || (localDefaultsAllowed(settings, env) ? devLicenseSigningKey() : undefined),
     },
     'environment',
   );
@@ -90,8 +99,15 @@ function privateKeyFromEnv(env: NodeJS.ProcessEnv): string | undefined {
   }
 }
 
+let devLicenseKey: string | undefined;
+/** local stage only: a fresh Ed25519 key per process (Licenses it signs verify only within that process) */
+function devLicenseSigningKey(): string {
+  devLicenseKey ??= generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  return devLicenseKey;
+}
+
 function validate(value: Partial<Secrets>, source: string): Secrets {
-  const { accessKeys, ak, sk, dataKeys, kitAccessKeys, v1Keys, kitPrivateKey } = value;
+  const { accessKeys, ak, sk, dataKeys, kitAccessKeys, v1Keys, kitPrivateKey, licenseSigningKey } = value;
   const missing = [
     !accessKeys?.length && 'accessKeys (KOOGALLERY_ACCESS_KEY)',
     !ak && 'ak (KOOGALLERY_AK)',
@@ -107,5 +123,6 @@ function validate(value: Partial<Secrets>, source: string): Secrets {
     kitAccessKeys: kitAccessKeys ?? [],
     v1Keys: v1Keys ?? [],
     ...(kitPrivateKey ? { kitPrivateKey } : {}),
+    ...(licenseSigningKey ? { licenseSigningKey } : {}),
   };
 }
