@@ -53,8 +53,13 @@ function stop(code: number): Promise<never> {
 function merchantKeyPair(): { publicKeyPem: string; generatedFile?: string } {
   let privatePem: string;
   let generatedFile: string | undefined;
-  if (env.KOOGALLERY_KIT_PRIVATE_KEY) privatePem = env.KOOGALLERY_KIT_PRIVATE_KEY;
-  else if (env.KOOGALLERY_KIT_PRIVATE_KEY_FILE) privatePem = readFileSync(env.KOOGALLERY_KIT_PRIVATE_KEY_FILE, 'utf8');
+  if (env.KOOGALLERY_KIT_PRIVATE_KEY) {
+    // serverless-offline hands the functions only serverless.yml's environment, which takes a key file
+    privatePem = env.KOOGALLERY_KIT_PRIVATE_KEY.replace(/\\n/g, '\n');
+    mkdirSync(`${root}.local`, { recursive: true });
+    generatedFile = `${root}.local/kit-private.from-env.pem`;
+    writeFileSync(generatedFile, privatePem, { mode: 0o600 });
+  } else if (env.KOOGALLERY_KIT_PRIVATE_KEY_FILE) privatePem = readFileSync(env.KOOGALLERY_KIT_PRIVATE_KEY_FILE, 'utf8');
   else {
     const dir = `${root}.local`;
     generatedFile = `${dir}/kit-private.pem`;
