@@ -4,6 +4,7 @@ import type { LicenseClient, MarketplaceClient } from '#shared/openapi/client';
 import type { ResultCode } from '#shared/protocol/resultCodes';
 import type { Alerts } from './alerts.ts';
 import type { Catalogue } from './catalogue.ts';
+import type { LicenseRepository } from './licenseCodes.ts';
 import type { Notifier } from './notifier.ts';
 import type { Provisioner } from './provisioner.ts';
 import type { InstanceTimerPolicy, ReleaseMode } from './timers.ts';
@@ -11,6 +12,8 @@ import type { CallReceipt, Repository } from './repository.ts';
 
 export interface Services {
   store: Repository;
+  /** License 2.0 authorization codes (shared/storage/licenses.ts) */
+  licenses: LicenseRepository;
   /** the open APIs: query order, usage push, License codes and uploads */
   marketplace: MarketplaceClient & LicenseClient;
   /** the product's provisioner (production calls) */
