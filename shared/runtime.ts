@@ -17,6 +17,7 @@ import { createDefaultProvisioner } from '#shared/provisioning/defaultProvisione
 import { loadSecrets, type Secrets } from './secrets.ts';
 import { createStore } from '#shared/storage/store';
 import { TenancyStore } from '#shared/storage/tenancy';
+import { LicenseStore } from '#shared/storage/licenses';
 import { decryptClientSecret } from '#shared/crypto/rsaOaep';
 import type { KitServices } from '#shared/domain/kit';
 import type { SsoServices } from '#shared/domain/sso';
@@ -80,6 +81,8 @@ async function build(): Promise<Runtime> {
   });
   const services: Services = {
     store,
+    // License 2.0 codes: a second store over the same table and client
+    licenses: new LicenseStore({ documentClient: store.documentClient, tableName: settings.tableName, auditTtlDays: settings.auditTtlDays }),
     marketplace: createMarketplaceClient({
       baseUrls: settings.marketplaceUrls,
       ak: secrets.ak,
