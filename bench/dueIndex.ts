@@ -300,6 +300,7 @@ function findingServices(store: Store, counter: RequestCounter, settings: Domain
   };
   return {
     store: only<Repository>('store', finding),
+    licenses: only('licenses'),
     marketplace: only('marketplace'),
     provisioner: only('provisioner'),
     debugProvisioner: only('debugProvisioner'),
