@@ -4,7 +4,7 @@ import { departmentTree } from '#shared/domain/tenancy';
 import { getRuntime } from '#shared/runtime';
 import type { Store } from '#shared/storage/store';
 import { startHarness, invoke, type Harness } from '#shared/testing/harness';
-import { kitEvent, kitStamp } from '#shared/testing/kitCalls';
+import { kitEvent, kitStamp, liveDepartments } from '#shared/testing/kitCalls';
 import { handler as single } from '../singleOrgSync/handler.ts';
 import { handler } from './handler.ts';
 
@@ -47,11 +47,7 @@ const full = (orgInfoList: Org[], over: Record<string, unknown> = {}) => ({
 });
 const send = (body: Record<string, unknown>, opts: Parameters<typeof kitEvent>[2] = {}) => invoke(handler, kitEvent('allOrgSync', body, opts));
 const sendSingle = (body: Record<string, unknown>, opts: Parameters<typeof kitEvent>[2] = {}) => invoke(single, kitEvent('singleOrgSync', body, opts));
-const live = async (tenantId: string) =>
-  (await (await getRuntime()).kit.tenancy.departments(tenantId))
-    .filter((d) => d.status === 'active')
-    .map((d) => `${d.orgCode}<${d.parentCode ?? ''}:${d.orgName}`)
-    .sort();
+const live = async (tenantId: string) => liveDepartments((await getRuntime()).kit.tenancy, tenantId);
 const tree = async (tenantId: string) => departmentTree(await (await getRuntime()).kit.tenancy.departments(tenantId));
 
 const A: Org[] = [

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { departmentTree } from '#shared/domain/tenancy';
 import { getRuntime } from '#shared/runtime';
 import { startHarness, invoke, type Harness } from '#shared/testing/harness';
-import { kitEvent, kitStamp } from '#shared/testing/kitCalls';
+import { kitEvent, kitStamp, liveDepartments } from '#shared/testing/kitCalls';
 import { handler } from './handler.ts';
 
 let h: Harness;
@@ -12,11 +12,7 @@ beforeAll(async () => {
 afterAll(() => h.close());
 
 const sendSingle = (body: Record<string, unknown>, opts: Parameters<typeof kitEvent>[2] = {}) => invoke(handler, kitEvent('singleOrgSync', body, opts));
-const live = async (tenantId: string) =>
-  (await (await getRuntime()).kit.tenancy.departments(tenantId))
-    .filter((d) => d.status === 'active')
-    .map((d) => `${d.orgCode}<${d.parentCode ?? ''}:${d.orgName}`)
-    .sort();
+const live = async (tenantId: string) => liveDepartments((await getRuntime()).kit.tenancy, tenantId);
 const tree = async (tenantId: string) => departmentTree(await (await getRuntime()).kit.tenancy.departments(tenantId));
 
 describe('singleOrgSync (spec 3.9.4)', () => {

@@ -15,7 +15,6 @@ import {
   SyncFlag,
   wouldCycle,
   type AuthorizedUser,
-  type Role,
   type SyncRecord,
 } from './tenancy.ts';
 import type { SyncOutcome, TenancyRepository } from './tenancyRepository.ts';
@@ -64,20 +63,8 @@ export interface ApplicationSyncBody extends Common {
   flag: SyncFlag;
 }
 
-export interface SyncedUser {
-  userName: string;
-  name: string;
-  orgCode: string;
-  role: Role;
-  enable: boolean;
-  position?: string;
-  employeeCode?: string;
-  employeeType?: number;
-  mobile?: string;
-  email?: string;
-  workPlace?: string;
-  entryDate?: string;
-}
+/** A user of authSync's `userList` (spec 3.9.3): the stored user's own fields, `enable` as sent. */
+export type SyncedUser = Omit<AuthorizedUser, 'tenantId' | 'appId' | 'enabled' | 'currentSyncTime' | 'status' | 'syncedAt'> & { enable: boolean };
 
 export interface AuthSyncBody extends Common {
   appId: string;

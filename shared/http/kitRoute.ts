@@ -19,9 +19,10 @@ import { KIT_ZONE_OFFSET_MS, normaliseKitTimeStamp } from '#shared/protocol/time
 import type { SyncFlag } from '#shared/domain/tenancy';
 import { AUTH_TOKEN, authTokenParamsOfBody, verifyAuthToken, type V1Verdict } from '#shared/protocol/v1';
 import { getRuntime, logger } from '#shared/runtime';
+import { fields } from './callback.ts';
 import { MarketplaceError } from './errors.ts';
 import { marketplaceResponse } from './marketplaceResponse.ts';
-import { LONE_SURROGATE, rawBytesOf, type SignedEvent } from './verifySignature.ts';
+import { illFormedText, LONE_SURROGATE, rawBytesOf, type SignedEvent } from './verifySignature.ts';
 
 export interface KitSync<S extends z.ZodMiniType = z.ZodMiniType> {
   name: KitSyncName;
@@ -118,19 +119,6 @@ export const issuesMessage = (issues: readonly { path: PropertyKey[]; message: s
     .map((issue) => `${issue.path.map(String).join('.') || 'body'}: ${issue.message}`)
     .join('; ');
 
-/** The path of the first text with an unpaired surrogate (no UTF-8 form: no key or URL can hold it). */
-function illFormedText(value: unknown, path = '', depth = 0): string | undefined {
-  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? path || 'body' : undefined;
-  if (typeof value !== 'object' || value === null || depth > 16) return undefined;
-  for (const [key, member] of Object.entries(value)) {
-    const at = path ? `${path}.${key}` : key;
-    if (LONE_SURROGATE.test(key)) return at;
-    const found = illFormedText(member, at, depth + 1);
-    if (found !== undefined) return found;
-  }
-  return undefined;
-}
-
 export function createKitHandler(sync: KitSync) {
   async function run(event: KitEvent): Promise<Reply> {
     const { kit: services } = await getRuntime();
@@ -147,7 +135,7 @@ export function createKitHandler(sync: KitSync) {
     const parsed = sync.schema.safeParse(shaped);
     if (!parsed.success) return refuse(issuesMessage(parsed.error.issues));
     const malformed = illFormedText(parsed.data);
-    if (malformed !== undefined) return refuse(`${malformed}: must be valid Unicode text`);
+    if (malformed !== undefined) return refuse(`${malformed || 'body'}: must be valid Unicode text`);
     const testFlag = shaped.testFlag === 1 || shaped.testFlag === '1';
     return sync.run(services, { name: sync.name, version, nonce, receivedAt, testFlag }, parsed.data);
   }
@@ -161,7 +149,7 @@ export function createKitHandler(sync: KitSync) {
 
 /** Field rules of the Kit bodies (lengths from spec 3.9; unknown fields are ignored). */
 export const kitFields = {
-  id: (max = 64) => z.string().check(z.trim(), z.minLength(1, 'must not be empty'), z.maxLength(max, `must be at most ${max} characters`)),
+  id: fields.id,
   /** may be empty (e.g. instanceId / orderId when the merchant applied for credentials in the console) */
   optionalId: (max = 64) => z._default(z.string().check(z.trim(), z.maxLength(max, `must be at most ${max} characters`)), ''),
   text: (max: number) => z.string().check(z.maxLength(max, `must be at most ${max} characters`)),

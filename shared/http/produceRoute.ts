@@ -11,23 +11,10 @@ import { ResultCode } from '#shared/protocol/resultCodes';
 import { getRuntime, logger } from '#shared/runtime';
 import { isDebug, type Callback } from './callback.ts';
 import { marketplaceResponse } from './marketplaceResponse.ts';
-import { LONE_SURROGATE, verifySignature, type SignedEvent, type VerifiedRequest } from './verifySignature.ts';
+import { illFormedText, LONE_SURROGATE, verifySignature, type SignedEvent, type VerifiedRequest } from './verifySignature.ts';
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const text = (v: unknown) => (typeof v === 'string' && v.length <= 64 && !LONE_SURROGATE.test(v) ? v : undefined);
-
-/** The path of the first string (value or key) with an unpaired surrogate in a parsed body, if any. */
-function illFormedText(value: unknown, path = '', depth = 0): string | undefined {
-  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? path : undefined;
-  if (typeof value !== 'object' || value === null || depth > 16) return undefined;
-  for (const [key, member] of Object.entries(value)) {
-    const at = path ? `${path}.${key}` : key;
-    if (LONE_SURROGATE.test(key)) return at;
-    const found = illFormedText(member, at, depth + 1);
-    if (found !== undefined) return found;
-  }
-  return undefined;
-}
 
 export function createProduceHandler(callbacks: readonly Callback[]) {
   const byActivity = new Map(callbacks.map((c) => [c.activity, c]));

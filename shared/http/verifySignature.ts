@@ -36,6 +36,22 @@ export function rawBytesOf(event: APIGatewayProxyEvent): Buffer {
 /** An unpaired UTF-16 surrogate: text that has no UTF-8 form. */
 export const LONE_SURROGATE = /\p{Cs}/u;
 
+/**
+ * The path of the first string (value or key) with an unpaired surrogate in a parsed body, if any
+ * (a JSON escape like "\ud800" is text no id, URL or table key can hold); '' = the body itself.
+ */
+export function illFormedText(value: unknown, path = '', depth = 0): string | undefined {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? path : undefined;
+  if (typeof value !== 'object' || value === null || depth > 16) return undefined;
+  for (const [key, member] of Object.entries(value)) {
+    const at = path ? `${path}.${key}` : key;
+    if (LONE_SURROGATE.test(key)) return at;
+    const found = illFormedText(member, at, depth + 1);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 /** Valid UTF-8 as received: decoding changed nothing (no invalid bytes, no unpaired surrogate in a text body). */
 function isWellFormedBody(event: APIGatewayProxyEvent, bytes: Buffer): boolean {
   if (event.body == null) return true;

@@ -84,3 +84,11 @@ export function merchantKeyPair() {
       publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }, Buffer.from(secret, 'utf8')).toString('base64'),
   };
 }
+
+/** A tenant's live departments as `code<parent:name`, sorted: what the department tests compare. */
+export async function liveDepartments(tenancy: { departments(tenantId: string): Promise<Array<{ orgCode: string; parentCode?: string; orgName: string; status: string }>> }, tenantId: string): Promise<string[]> {
+  return (await tenancy.departments(tenantId))
+    .filter((d) => d.status === 'active')
+    .map((d) => `${d.orgCode}<${d.parentCode ?? ''}:${d.orgName}`)
+    .sort();
+}
