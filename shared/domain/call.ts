@@ -4,6 +4,8 @@ import type { LicenseClient, MarketplaceClient } from '#shared/openapi/client';
 import type { ResultCode } from '#shared/protocol/resultCodes';
 import type { Alerts } from './alerts.ts';
 import type { Catalogue } from './catalogue.ts';
+import type { LicenseSigner } from './licenseSigner.ts';
+import type { OnlineLicenseRepository } from './onlineLicense.ts';
 import type { LicenseRepository } from './licenseCodes.ts';
 import type { Notifier } from './notifier.ts';
 import type { Provisioner } from './provisioner.ts';
@@ -25,6 +27,10 @@ export interface Services {
   notifier: Notifier;
   catalogue: Catalogue;
   settings: DomainSettings;
+  /** online License (spec 3.12): the License records (claims, deliveries) */
+  onlineLicenses: OnlineLicenseRepository;
+  /** the product's License signer (shared/product/licenseSigner.ts) */
+  licenseSigner: LicenseSigner;
 }
 
 export interface DomainSettings {
