@@ -308,6 +308,8 @@ function findingServices(store: Store, counter: RequestCounter, settings: Domain
     alerts: only('alerts'),
     notifier: only('notifier'),
     catalogue: only('catalogue'),
+    onlineLicenses: only('onlineLicenses'),
+    licenseSigner: only('licenseSigner'),
     settings,
   };
 }
