@@ -13,6 +13,8 @@ import { createProductNotifier } from '#shared/product/notifier';
 import type { Services } from '#shared/domain/call';
 import { createMarketplaceClient } from '#shared/openapi/client';
 import { createProductProvisioner } from '#shared/product/provisioner';
+import { createProductLicenseSigner } from '#shared/product/licenseSigner';
+import { OnlineLicenseStore } from '#shared/storage/onlineLicenses';
 import { createDefaultProvisioner } from '#shared/provisioning/defaultProvisioner';
 import { loadSecrets, type Secrets } from './secrets.ts';
 import { createStore } from '#shared/storage/store';
@@ -97,6 +99,13 @@ async function build(): Promise<Runtime> {
     alerts: createLogAlerts(logger),
     notifier: createProductNotifier(settings, store, logger),
     catalogue,
+    onlineLicenses: new OnlineLicenseStore({
+      documentClient: store.documentClient,
+      tableName: settings.tableName,
+      sealer: createSealer(secrets.dataKeys),
+      auditTtlDays: settings.auditTtlDays,
+    }),
+    licenseSigner: createProductLicenseSigner(settings, secrets),
     settings: {
       provisionBudgetMs: settings.provisionBudgetMs,
       resumeBudgetMs: settings.resumeBudgetMs,
