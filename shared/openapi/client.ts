@@ -16,6 +16,7 @@
  * The upload is sent as a multipart body serialized once to bytes; the AK/SK body hash is over those bytes.
  */
 import { randomBytes } from 'node:crypto';
+import { OpenApiError } from '#shared/openapi/errors';
 import { signApigRequest } from '#shared/protocol/apigSigner';
 import { canonicalJson, usagePushSignature } from '#shared/protocol/signature';
 import { OrderInfo } from '#shared/openapi/order';
@@ -54,31 +55,7 @@ export interface MarketplaceClientConfig {
   usageSigningKey?: string;
 }
 
-/** 'request': refused before anything was sent (missing configuration, invalid arguments) */
-export type OpenApiErrorKind = 'network' | 'timeout' | 'http' | 'business' | 'malformed' | 'request';
-
-/** Failure of an open-API call. The message names the API but never contains credentials. */
-export class OpenApiError extends Error {
-  override readonly name = 'OpenApiError';
-  readonly kind: OpenApiErrorKind;
-  /** marketplace `resultCode` / `error_code` (business) or gateway `error_code` (http), when present */
-  readonly code?: string;
-  /** HTTP status, when a response was received */
-  readonly status?: number;
-  /** what the marketplace said about the failure, e.g. the usage push's `extra_info` (abnormal records); never secrets */
-  readonly details?: unknown;
-
-  constructor(
-    message: string,
-    init: { kind: OpenApiErrorKind; code?: string; status?: number; details?: unknown; cause?: unknown },
-  ) {
-    super(message, init.cause === undefined ? undefined : { cause: init.cause });
-    this.kind = init.kind;
-    if (init.code !== undefined) this.code = init.code;
-    if (init.status !== undefined) this.status = init.status;
-    if (init.details !== undefined) this.details = init.details;
-  }
-}
+export { OpenApiError, type OpenApiErrorKind } from '#shared/openapi/errors';
 
 export interface CallOptions {
   /** epoch ms by which the whole call (all attempts) must be over: the caller's answer budget */

@@ -19,7 +19,7 @@
  *   `92020000` (as for the other License APIs) or `MKT.0000` as success because the upload API's codes are unknown.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { OpenApiError } from '#shared/openapi/client';
+import type { OpenApiError } from '#shared/openapi/errors';
 import { formatMarketTime, parseMarketTime } from '#shared/protocol/time';
 
 const BASE = '/api/mkp-openapi-public/global';
