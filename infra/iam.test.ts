@@ -226,6 +226,11 @@ const EXPECTED: Record<string, Profile> = {
   ssoLogout: SSO,
   // the tenant, its applications (query) and the per-shard queries of users and departments
   getTenant: profile(['GetItem', 'Query']),
+  // License 2.0: the code read, its next version put with the call's receipt (callbacks); the route without receipt
+  refreshLicenseCode: CALLBACK,
+  updateLicenseCodeStatus: CALLBACK,
+  releaseLicenseCode: CALLBACK,
+  licenses: profile(['GetItem', 'PutItem']),
 };
 
 // ------------------------------------------------------------------ the static checks
@@ -528,6 +533,18 @@ describe('every DynamoDB request of the whole lifecycle is allowed to the functi
     expect((await route('usage', 'POST', '/internal/usage', {}, { records })).json.results.map((r: { outcome: string }) => r.outcome)).toEqual(['duplicate', 'duplicate']);
     expect((await route('usage', 'POST', '/internal/instances/{instanceId}/package', { instanceId: pack }, { autoRebuy: true })).status).toBe(200);
     expect((await callback('queryInstance', { activity: 'queryInstance', instanceId: `${onDemand},${pack}` })).json.info).toHaveLength(2);
+
+    // License 2.0: a code activated and checked by the product, then renewed, frozen and released by the marketplace
+    const license = 'PLMOCKUNACTIVATED02';
+    expect((await route('licenses', 'POST', '/internal/licenses/{code}/activate', { code: license })).status).toBe(200);
+    expect((await route('licenses', 'POST', '/internal/licenses/{code}/heartbeat', { code: license })).json.fromCache).toBe(false);
+    expect((await route('licenses', 'POST', '/internal/licenses/{code}/heartbeat', { code: license })).json.fromCache).toBe(true);
+    const renewal = { activity: 'refreshLicenseCode', scene: 'RENEWAL', ...order(), license, expireTime: formatMarketTime(new Date(now + 800 * DAY)) };
+    expect((await callback('refreshLicenseCode', renewal)).json.resultCode).toBe('000000');
+    expect((await callback('refreshLicenseCode', renewal)).json.resultCode).toBe('000000');
+    expect((await callback('updateLicenseCodeStatus', { activity: 'updateLicenseCodeStatus', license, status: 'FREEZE' })).json.resultCode).toBe('000000');
+    expect((await callback('updateLicenseCodeStatus', { activity: 'updateLicenseCodeStatus', license: 'PLUNKNOWNIAM01', status: 'FREEZE' })).json.resultCode).toBe('000003');
+    expect((await callback('releaseLicenseCode', { activity: 'releaseLicenseCode', license })).json.resultCode).toBe('000000');
 
     // a rebuy intent whose hand-over was lost (the process died after raising it), written as the store would
     const stranded = (await callback('produce', { activity: 'newInstance', businessId: randomUUID(), ...order({ chargingMode: 'ON_DEMAND_PKG', skuCode: 'sku-pack' }) })).json.instanceId!;
