@@ -231,6 +231,10 @@ const EXPECTED: Record<string, Profile> = {
   updateLicenseCodeStatus: CALLBACK,
   releaseLicenseCode: CALLBACK,
   licenses: profile(['GetItem', 'PutItem']),
+  // online License: the record, instance, device and quota read; the claim (with the receipt) and the outcome put
+  getLicenseAsync: CALLBACK,
+  // the due deliveries through the byDue index, the record read, its lease and outcome put
+  licenseDelivery: JOB,
 };
 
 // ------------------------------------------------------------------ the static checks
@@ -546,6 +550,12 @@ describe('every DynamoDB request of the whole lifecycle is allowed to the functi
     expect((await callback('updateLicenseCodeStatus', { activity: 'updateLicenseCodeStatus', license: 'PLUNKNOWNIAM01', status: 'FREEZE' })).json.resultCode).toBe('000003');
     expect((await callback('releaseLicenseCode', { activity: 'releaseLicenseCode', license })).json.resultCode).toBe('000000');
 
+    // online License: a request whose upload fails within the call (000004 again on resend), delivered by licenseDelivery
+    const licenseRequest = { activity: 'getLicenseAsync', instanceId: idB, eventId: `iam-${randomUUID()}`, effectiveTime: '2026-01-01 00:00:00 z', expireTime: '20281231000000', deviceFingerprint: 'iam-device' };
+    h.marketplace.injectFaults({ count: 1, mode: 'error' });
+    expect((await callback('getLicenseAsync', licenseRequest)).json.resultCode).toBe('000004');
+    expect((await callback('getLicenseAsync', licenseRequest)).json.resultCode).toBe('000004');
+
     // a rebuy intent whose hand-over was lost (the process died after raising it), written as the store would
     const stranded = (await callback('produce', { activity: 'newInstance', businessId: randomUUID(), ...order({ chargingMode: 'ON_DEMAND_PKG', skuCode: 'sku-pack' }) })).json.instanceId!;
     const { store } = (await getRuntime()).services;
@@ -570,6 +580,8 @@ describe('every DynamoDB request of the whole lifecycle is allowed to the functi
     expect((await job('hardwareAutoAccept', new Date(now))).done).toBeGreaterThanOrEqual(2);
     expect((await job('usagePush', new Date(now))).done).toBeGreaterThanOrEqual(2);
     expect(await job('autoRebuyCheck', new Date(now + 15 * 60_000))).toMatchObject({ done: 1 });
+    expect(await job('licenseDelivery', new Date(now + 10 * 60_000))).toMatchObject({ delivered: 1 });
+    expect((await callback('getLicenseAsync', licenseRequest)).json.resultCode).toBe('000000');
 
     used.delete('test setup');
     expect(unattributed).toEqual([]);
