@@ -110,6 +110,27 @@ describe('getLicenseAsync', () => {
     expect((await svc.onlineLicenses.getQuota(id, deviceHash(FP_A))).devices).toBe(1);
   });
 
+  it('a resend while the License is being generated answers 000004; once delivered 000000', async () => {
+    const original = svc.licenseSigner;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let signed = 0;
+    svc.licenseSigner = { sign: async (request) => (signed++, await gate, original.sign(request)) };
+    try {
+      const b = body(await instance());
+      const first = ask(b);
+      while (signed === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect((await ask(b)).resultCode).toBe('000004');
+      release();
+      expect((await first).resultCode).toBe('000004');
+      expect((await ask(b)).resultCode).toBe('000000');
+      expect(uploadsOf(b.eventId)).toHaveLength(1);
+      expect(signed).toBe(1);
+    } finally {
+      svc.licenseSigner = original;
+    }
+  });
+
   it('an upload failure: 000004 again mid-generation, retried by the job with a moved clock, delivered exactly once, then 000000', async () => {
     const id = await instance();
     const b = body(id);
@@ -121,14 +142,16 @@ describe('getLicenseAsync', () => {
     expect(pending).toMatchObject({ state: 'PENDING', attempts: 1, license: expect.anything() });
 
     // not yet due: the job leaves it
-    expect((await job(new Date(Date.parse(pending!.requestedAt) + 10_000))).due).toBe(0);
+    await job(new Date(Date.parse(pending!.requestedAt) + 10_000));
+    expect(await svc.onlineLicenses.getLicense(b.eventId)).toMatchObject({ state: 'PENDING', attempts: 1, version: pending!.version });
+    expect(uploadsOf(b.eventId)).toHaveLength(0);
     const later = new Date(Date.parse(pending!.requestedAt) + retryDelayMs(1) + 1000);
     const [first, second] = await Promise.all([job(later), job(later)]);
     expect(first.delivered + second.delivered).toBe(1);
     expect(uploadsOf(b.eventId)).toHaveLength(1);
     expect(uploadsOf(b.eventId)[0]!.characters).toBe(pending!.license && 'characters' in pending!.license ? pending!.license.characters : '');
     expect((await ask(b)).resultCode).toBe('000000');
-    expect((await job(new Date(later.getTime() + 3_600_000))).due).toBe(0);
+    await job(new Date(later.getTime() + 3_600_000));
     expect(uploadsOf(b.eventId)).toHaveLength(1);
   });
 
