@@ -227,6 +227,7 @@ const EXPECTED: Record<string, Profile> = {
   // the tenant, its applications (query) and the per-shard queries of users and departments
   getTenant: profile(['GetItem', 'Query']),
   // License 2.0: the code read, its next version put with the call's receipt (callbacks); the route without receipt
+  license: CALLBACK,
   refreshLicenseCode: CALLBACK,
   updateLicenseCodeStatus: CALLBACK,
   releaseLicenseCode: CALLBACK,
@@ -549,6 +550,9 @@ describe('every DynamoDB request of the whole lifecycle is allowed to the functi
     expect((await callback('updateLicenseCodeStatus', { activity: 'updateLicenseCodeStatus', license, status: 'FREEZE' })).json.resultCode).toBe('000000');
     expect((await callback('updateLicenseCodeStatus', { activity: 'updateLicenseCodeStatus', license: 'PLUNKNOWNIAM01', status: 'FREEZE' })).json.resultCode).toBe('000003');
     expect((await callback('releaseLicenseCode', { activity: 'releaseLicenseCode', license })).json.resultCode).toBe('000000');
+    // the License production URL runs the same callbacks
+    expect((await callback('license', { activity: 'updateLicenseCodeStatus', license, status: 'UNFREEZE' })).json.resultCode).toBe('000000');
+    expect((await callback('license', { activity: 'queryInstance', instanceId: idB })).json.resultCode).toBe('000000');
 
     // online License: a request whose upload fails within the call (000004 again on resend), delivered by licenseDelivery
     const licenseRequest = { activity: 'getLicenseAsync', instanceId: idB, eventId: `iam-${randomUUID()}`, effectiveTime: '2026-01-01 00:00:00 z', expireTime: '20281231000000', deviceFingerprint: 'iam-device' };

@@ -5,7 +5,7 @@ import type { ResultCode } from '#shared/protocol/resultCodes';
 import type { Alerts } from './alerts.ts';
 import type { Catalogue } from './catalogue.ts';
 import type { LicenseSigner } from './licenseSigner.ts';
-import type { OnlineLicenseRepository } from './onlineLicense.ts';
+import type { OnlineLicenseRepository } from './onlineLicenseRepository.ts';
 import type { LicenseRepository } from './licenseCodes.ts';
 import type { Notifier } from './notifier.ts';
 import type { Provisioner } from './provisioner.ts';

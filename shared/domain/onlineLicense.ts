@@ -43,16 +43,17 @@ import { ConcurrencyError } from './instances.ts';
 import type { JobSummary } from './jobs.ts';
 import { requiresFingerprint, type LicenseInstanceFacts, type LicenseRequest, type SignedLicense } from './licenseSigner.ts';
 import { failure, success } from './replies.ts';
-import type { CallReceipt } from './repository.ts';
+import { NO_FINGERPRINT, type OnlineLicenseRecord, type StoredLicense } from './onlineLicenseRepository.ts';
 
-/** The online-License result codes (spec 4.1); shared/protocol/resultCodes.ts does not list them (yet). */
+export * from './onlineLicenseRepository.ts';
+
+/** The online-License result codes (spec 4.1). */
 export const OnlineLicenseResult = {
-  QUOTA_EXCEEDED: '000900',
-  OUTSIDE_VALIDITY: '000901',
-  EXPIRY_REQUIRED: '000902',
-  FINGERPRINT_REQUIRED: '000903',
+  QUOTA_EXCEEDED: ResultCode.LICENSE_QUOTA_EXCEEDED,
+  OUTSIDE_VALIDITY: ResultCode.LICENSE_OUTSIDE_VALIDITY,
+  EXPIRY_REQUIRED: ResultCode.LICENSE_EXPIRY_REQUIRED,
+  FINGERPRINT_REQUIRED: ResultCode.LICENSE_FINGERPRINT_REQUIRED,
 } as const;
-const code = (c: string) => c as ResultCode;
 
 // ------------------------------------------------------------------ time
 
@@ -86,70 +87,6 @@ function offsetMs(zone: string): number {
   const digits = zone.slice(1).replace(':', '');
   const minutes = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4) || '0');
   return (zone.startsWith('-') ? -1 : 1) * minutes * 60_000;
-}
-
-// ------------------------------------------------------------------ records and the storage port
-
-export type DeliveryState = 'PENDING' | 'DELIVERED' | 'FAILED';
-
-/** The License as stored once generated (a file as base64). */
-export type StoredLicense = { characters: string } | { fileBase64: string; fileName: string };
-
-export interface OnlineLicenseRecord {
-  eventId: string;
-  /** SHA-256 hex of the fingerprint as sent, or NO_FINGERPRINT */
-  fingerprintHash: string;
-  /** the fingerprint itself (personal device data: storage seals it) */
-  deviceFingerprint?: string;
-  /** what counts against the quota: the fingerprint hash, or `EVENT#<eventId>` without one */
-  deviceKey: string;
-  instanceId: string;
-  /** the instance as it was when the request was claimed (the License is made from these) */
-  facts: LicenseInstanceFacts;
-  testFlag: boolean;
-  /** ISO instants */
-  effectiveTime: string;
-  expireTime?: string;
-  requestedAt: string;
-  state: DeliveryState;
-  /** delivery attempts started */
-  attempts: number;
-  /** when the next attempt is due (PENDING: the end of the running attempt's lease, or the retry time) */
-  dueAt?: string;
-  license?: StoredLicense;
-  sha256?: string;
-  lastError?: string;
-  deliveredAt?: string;
-  failedAt?: string;
-  version: number;
-}
-
-export const NO_FINGERPRINT = 'NONE';
-
-export interface DeviceQuota {
-  /** distinct devices holding a License of the instance */
-  devices: number;
-  /** of the counter (0: none yet) */
-  version: number;
-  /** the device asked about already holds a License of the instance */
-  known: boolean;
-}
-
-export interface OnlineLicenseRepository {
-  /** consistent read */
-  getLicense(eventId: string): Promise<OnlineLicenseRecord | undefined>;
-  /** the instance's device count and whether `deviceKey` is one of them (consistent reads) */
-  getQuota(instanceId: string, deviceKey: string): Promise<DeviceQuota>;
-  /**
-   * One transaction: the receipt (nonce + audit), the record (must be new) and, for a new device, the device
-   * record (must be new) and the counter's next version (conditional on `quota.version`). 'lost' when any
-   * condition failed or a concurrent transaction interfered: nothing was written. NonceReplayError for a used nonce.
-   */
-  claimLicense(record: OnlineLicenseRecord, receipt: CallReceipt, quota: DeviceQuota): Promise<'claimed' | 'lost'>;
-  /** writes the next version if nobody changed the record since `expectedVersion`; undefined when somebody did */
-  saveLicense(next: OnlineLicenseRecord, expectedVersion: number, receipt?: CallReceipt): Promise<OnlineLicenseRecord | undefined>;
-  /** event ids of records due at or before `now` (byDue index, LICENSE timer, every shard; no scan) */
-  dueLicenses(now: Date, limit: number): Promise<{ eventIds: string[]; read: number }>;
 }
 
 // ------------------------------------------------------------------ policy
@@ -223,7 +160,7 @@ export async function requestLicense(svc: Services, call: Call, req: LicenseAsyn
     const deviceKey = fingerprint ? fingerprintHash : `EVENT#${req.eventId}`;
     const quota = await svc.onlineLicenses.getQuota(instance!.instanceId, deviceKey);
     if (!quota.known && quota.devices >= quotaOf(instance!))
-      return answer(failure(code(OnlineLicenseResult.QUOTA_EXCEEDED), `License quota used up: ${quota.devices} of ${quotaOf(instance!)} devices hold a License`));
+      return answer(failure(OnlineLicenseResult.QUOTA_EXCEEDED, `License quota used up: ${quota.devices} of ${quotaOf(instance!)} devices hold a License`));
 
     const record: OnlineLicenseRecord = {
       eventId: req.eventId,
@@ -283,14 +220,14 @@ function check(svc: Services, instance: Instance | undefined, req: LicenseAsyncR
   if (instance.status === 'PROVISIONING' || instance.status === 'FAILED')
     return failure(ResultCode.INTERNAL_ERROR, instance.status === 'FAILED' ? 'instance provisioning failed' : 'instance is still being provisioned; please retry');
   if (!fingerprint && requiresFingerprint(svc.licenseSigner, instance.product))
-    return failure(code(OnlineLicenseResult.FINGERPRINT_REQUIRED), 'deviceFingerprint is required for this product');
-  if (!req.expireTime && isPeriodic(instance)) return failure(code(OnlineLicenseResult.EXPIRY_REQUIRED), 'expireTime is required for a yearly/monthly License');
+    return failure(OnlineLicenseResult.FINGERPRINT_REQUIRED, 'deviceFingerprint is required for this product');
+  if (!req.expireTime && isPeriodic(instance)) return failure(OnlineLicenseResult.EXPIRY_REQUIRED, 'expireTime is required for a yearly/monthly License');
   if (req.expireTime && req.expireTime.getTime() <= req.effectiveTime.getTime())
     return failure(ResultCode.INVALID_PARAMETER, 'expireTime must be after effectiveTime');
-  if (instance.status === 'FROZEN') return failure(code(OnlineLicenseResult.OUTSIDE_VALIDITY), 'the instance is frozen: no License outside its validity');
+  if (instance.status === 'FROZEN') return failure(OnlineLicenseResult.OUTSIDE_VALIDITY, 'the instance is frozen: no License outside its validity');
   const until = instance.expireTime ? Date.parse(instance.expireTime) : undefined;
   if (until !== undefined && (req.effectiveTime.getTime() > until || (req.expireTime?.getTime() ?? -Infinity) > until))
-    return failure(code(OnlineLicenseResult.OUTSIDE_VALIDITY), `the License must lie within the instance's validity (until ${instance.expireTime})`);
+    return failure(OnlineLicenseResult.OUTSIDE_VALIDITY, `the License must lie within the instance's validity (until ${instance.expireTime})`);
   return undefined;
 }
 

@@ -17,6 +17,11 @@ export const ResultCode = {
   BENEFIT_ALREADY_USED: '000105',
   SOLD_OUT: '000106',
   EMAIL_DOMAIN_EXISTS: '000107',
+  /** online License getLicenseAsync (spec 4.1) */
+  LICENSE_QUOTA_EXCEEDED: '000900',
+  LICENSE_OUTSIDE_VALIDITY: '000901',
+  LICENSE_EXPIRY_REQUIRED: '000902',
+  LICENSE_FINGERPRINT_REQUIRED: '000903',
 } as const;
 
 export type ResultCode = (typeof ResultCode)[keyof typeof ResultCode];
