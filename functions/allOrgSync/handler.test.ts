@@ -133,6 +133,16 @@ describe('allOrgSync (spec 3.9.5): an authoritative snapshot', () => {
     expect((await live(body.tenantId)).length).toBe(3000);
   });
 
+  it('a list that would not fit one transaction even compressed is refused with 000002, nothing stored', async () => {
+    // 20 000 departments of random text: about 4 MB of base64 once gzipped, beyond a transaction's 4 MB
+    const list: Org[] = Array.from({ length: 20_000 }, () => ({ orgCode: randomBytes(48).toString('base64url'), orgName: randomBytes(96).toString('base64url') }));
+    const body = full(list);
+    const answer = await send(body);
+    expect(answer.json.resultCode).toBe('000002');
+    expect(answer.json.resultMsg).toMatch(/^orgInfoList: too large to store \(the department list is \d+ KB compressed\)$/);
+    expect(await live(body.tenantId)).toEqual([]);
+  });
+
   it('a snapshot larger than one item is split into parts and read back whole', async () => {
     // random names do not compress: about 700 KB of base64, three records in one transaction
     const list: Org[] = Array.from({ length: 12_000 }, (_, i) => ({ orgCode: `c${i}`, orgName: randomBytes(24).toString('hex') }));

@@ -1,3 +1,4 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bodySignHeader } from '#shared/protocol/signature';
 import { getRuntime } from '#shared/runtime';
@@ -123,6 +124,13 @@ describe('V1 tenantSync (spec 3.9.6)', () => {
     expect(await stored(body.tenantId as string)).toMatchObject({ status: 'active' });
     expect((await send({ ...body, flag: 0, timeStamp: kitStamp() }, { version: 'v1' })).json.resultCode).toBe('000000');
     expect(await stored(body.tenantId as string)).toMatchObject({ status: 'deleted' });
+  });
+
+  it('remembers a V1 token as long as it is accepted (its UTC+8 and UTC readings are 8 h apart)', async () => {
+    const event = kitEvent('tenantSync', tenant(), { version: 'v1' });
+    expect((await invoke(handler, event)).json.resultCode).toBe('000000');
+    const { Item } = await h.table.documentClient.send(new GetCommand({ TableName: h.table.tableName, Key: { pk: `NONCE#v1:${event.headers.authToken}`, sk: 'NONCE' } }));
+    expect(Item!.expiresAt - Date.now() / 1000).toBeGreaterThan(8 * 3600 + 10 * 60);
   });
 
   it('knows flags 0 and 1 only; a wrong token, a missing one or one signed with the Kit key is refused', async () => {

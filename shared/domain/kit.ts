@@ -17,7 +17,7 @@ import {
   type AuthorizedUser,
   type SyncRecord,
 } from './tenancy.ts';
-import type { SyncOutcome, TenancyRepository } from './tenancyRepository.ts';
+import { SnapshotTooLargeError, type SyncOutcome, type TenancyRepository } from './tenancyRepository.ts';
 
 export type KitSyncName = 'tenantSync' | 'applicationSync' | 'authSync' | 'singleOrgSync' | 'allOrgSync';
 
@@ -39,6 +39,8 @@ export interface KitCall {
   nonce: string;
   receivedAt: Date;
   testFlag: boolean;
+  /** how long the nonce must be remembered: as long as the same request would still be accepted */
+  nonceTtlSeconds?: number;
 }
 
 interface Common {
@@ -100,6 +102,7 @@ function receiptOf(call: KitCall, body: Common, extra: Pick<CallReceipt, 'orderI
     resultMsg: 'Success',
     tenantId: body.tenantId,
     ...(body.instanceId ? { instanceId: body.instanceId } : {}),
+    ...(call.nonceTtlSeconds ? { nonceTtlSeconds: call.nonceTtlSeconds } : {}),
     ...extra,
   };
 }
@@ -235,7 +238,13 @@ export async function allOrgSync(kit: KitServices, call: KitCall, body: AllOrgSy
     if (error instanceof DepartmentTreeError) return invalid(error.message);
     throw error;
   }
-  const stored = await kit.tenancy.putOrgSnapshot(tenantReceipt(call, body), body.tenantId, body.timeStamp, body.orgInfoList);
+  let stored: boolean;
+  try {
+    stored = await kit.tenancy.putOrgSnapshot(tenantReceipt(call, body), body.tenantId, body.timeStamp, body.orgInfoList);
+  } catch (error) {
+    if (error instanceof SnapshotTooLargeError) return invalid(`orgInfoList: too large to store (${error.message})`);
+    throw error;
+  }
   const outcome = stored ? { written: body.orgInfoList.length, stale: 0 } : { written: 0, stale: body.orgInfoList.length };
   log(kit, call, body, outcome, { departments: body.orgInfoList.length });
   return ok(outcome);

@@ -323,9 +323,12 @@ export async function deliverDueLicenses(svc: Services, now: Date, timeLeftMs: (
           summary.skipped++;
           continue;
         }
-        // the lease: this run owns the record until LEASE_MS from now
+        // the lease: this run owns the record until LEASE_MS from when it takes it. Counted from the
+        // real clock too (never before the run's moved "now"): items are taken one after another, and a
+        // run that started a minute ago must not hand the next run a lease that already ran out.
+        const leasedAt = new Date(Math.max(now.getTime(), Date.now()));
         const leased = await svc.onlineLicenses.saveLicense(
-          { ...record, attempts: record.attempts + 1, dueAt: at(now, LEASE_MS) },
+          { ...record, attempts: record.attempts + 1, dueAt: at(leasedAt, LEASE_MS) },
           record.version,
         );
         if (!leased) {

@@ -22,6 +22,8 @@ export interface CallReceipt {
   orderLineId?: string;
   /** joint-operation Kit calls: the tenant they concern (their audit records live there) */
   tenantId?: string;
+  /** how long this call's nonce must be remembered, when longer than the store's default */
+  nonceTtlSeconds?: number;
   /**
    * The call's nonce was stored by its first write (the claim of newInstance); this later write of the
    * same call only rewrites its audit record with the final answer.

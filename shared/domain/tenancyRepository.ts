@@ -7,6 +7,11 @@ import type { Application, AuthorizedUser, Department, SyncRecord, Tenant } from
 
 export type SnapshotDepartment = Pick<Department, 'orgCode' | 'orgName' | 'parentCode'>;
 
+/** A department snapshot that, compressed, is still beyond what one transaction can carry (4 MB). */
+export class SnapshotTooLargeError extends Error {
+  override readonly name = 'SnapshotTooLargeError';
+}
+
 export interface SyncOutcome {
   /** records written (newer than the stored ones) */
   written: number;

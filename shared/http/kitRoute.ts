@@ -37,7 +37,9 @@ export interface KitSync<S extends z.ZodMiniType = z.ZodMiniType> {
 
 export const defineKitSync = <S extends z.ZodMiniType>(sync: KitSync<S>): KitSync => sync as unknown as KitSync;
 
-type KitEvent = SignedEvent & { kit?: { version: 'v1' | 'v2'; nonce: string; receivedAt: Date; body: Record<string, unknown> } };
+type KitEvent = SignedEvent & {
+  kit?: { version: 'v1' | 'v2'; nonce: string; nonceTtlSeconds?: number; receivedAt: Date; body: Record<string, unknown> };
+};
 
 /** `/produceAPI/v2/<name>` (also under a base path such as /produce) is V2; `/produceAPI/<name>` is V1. */
 export const kitVersionOf = (path: string): 'v1' | 'v2' => (/\/produceAPI\/v2\//.test(path) ? 'v2' : 'v1');
@@ -64,6 +66,7 @@ function verifyKit(): MiddlewareObj<KitEvent, APIGatewayProxyResult> {
       const bytes = rawBytesOf(event);
       const oversized = bytes.length > settings.kitMaxBodyBytes;
       let nonce: string;
+      let nonceTtlSeconds: number | undefined;
       let keyIndex: number;
       let body: unknown;
       if (version === 'v2') {
@@ -91,6 +94,8 @@ function verifyKit(): MiddlewareObj<KitEvent, APIGatewayProxyResult> {
         if (!verdict.ok) throw new MarketplaceError(ResultCode.AUTH_FAILED, verdict.message);
         keyIndex = verdict.keyIndex;
         nonce = `v1:${token}`;
+        // the token is good in two windows 8 h apart (UTC+8 and UTC readings): remember it across both
+        nonceTtlSeconds = Math.ceil((KIT_ZONE_OFFSET_MS + 2 * settings.v1WindowMs) / 1000);
       }
       event.verified = { nonce, keyIndex, rawBody: '', receivedAt: new Date(now) };
       if (oversized) throw new MarketplaceError(ResultCode.INVALID_PARAMETER, `request body larger than ${settings.kitMaxBodyBytes} bytes`);
@@ -99,7 +104,7 @@ function verifyKit(): MiddlewareObj<KitEvent, APIGatewayProxyResult> {
         throw new MarketplaceError(ResultCode.INVALID_PARAMETER, 'request body is not valid UTF-8');
       body ??= parseJson(text);
       if (!isRecord(body)) throw new MarketplaceError(ResultCode.INVALID_PARAMETER, 'request body must be a JSON object');
-      event.kit = { version, nonce, receivedAt: new Date(now), body };
+      event.kit = { version, nonce, ...(nonceTtlSeconds ? { nonceTtlSeconds } : {}), receivedAt: new Date(now), body };
     },
   };
 }
@@ -122,7 +127,7 @@ export const issuesMessage = (issues: readonly { path: PropertyKey[]; message: s
 export function createKitHandler(sync: KitSync) {
   async function run(event: KitEvent): Promise<Reply> {
     const { kit: services } = await getRuntime();
-    const { version, nonce, receivedAt, body: raw } = event.kit!;
+    const { version, nonce, nonceTtlSeconds, receivedAt, body: raw } = event.kit!;
     logger.appendKeys({ activity: sync.name, version });
     const refuse = (resultMsg: string): Reply => {
       logger.warn('Kit call refused: bad input', { resultCode: ResultCode.INVALID_PARAMETER });
@@ -137,7 +142,7 @@ export function createKitHandler(sync: KitSync) {
     const malformed = illFormedText(parsed.data);
     if (malformed !== undefined) return refuse(`${malformed || 'body'}: must be valid Unicode text`);
     const testFlag = shaped.testFlag === 1 || shaped.testFlag === '1';
-    return sync.run(services, { name: sync.name, version, nonce, receivedAt, testFlag }, parsed.data);
+    return sync.run(services, { name: sync.name, version, nonce, receivedAt, testFlag, ...(nonceTtlSeconds ? { nonceTtlSeconds } : {}) }, parsed.data);
   }
 
   return middy<KitEvent, APIGatewayProxyResult>()

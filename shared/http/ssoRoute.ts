@@ -105,20 +105,27 @@ export function json(status: number, body: unknown, setCookies: string[] = []): 
 export function homeUrlOf(baseUrl: string, homeUrl: string): string {
   return /^https?:\/\//.test(homeUrl) ? homeUrl : `${baseUrl}${homeUrl}`;
 }
-export const landingUrl = (location: string, baseUrl: string, homeUrl: string) =>
-  location.startsWith('/') ? new URL(location, homeUrlOf(baseUrl, homeUrl)).toString() : location;
+export function landingUrl(location: string, baseUrl: string, homeUrl: string): string {
+  if (!location.startsWith('/')) return location;
+  // a path under this API keeps its stage or base path (…/dev/app); else it is on the application's origin
+  return /^https?:\/\//.test(homeUrl) ? new URL(location, homeUrl).toString() : `${baseUrl}${location}`;
+}
+
+/** The path the login cookie is sent on: this API's `/sso` routes, behind whatever stage or base path it has. */
+export const loginCookiePath = (baseUrl: string) => `${new URL(baseUrl).pathname.replace(/\/+$/, '')}/sso`;
 
 /** A login outcome as HTTP: the redirect with its cookies, or the refusal. */
 export function answerOf(outcome: SsoOutcome, baseUrl: string, homeUrl: string): SsoAnswer {
   const secure = isSecure(baseUrl);
-  if (outcome.kind === 'refused') return refusal(outcome.status, outcome.message, [cookie(LOGIN_COOKIE, '', { maxAgeSeconds: 0, path: '/sso', secure })]);
+  const path = loginCookiePath(baseUrl);
+  if (outcome.kind === 'refused') return refusal(outcome.status, outcome.message, [cookie(LOGIN_COOKIE, '', { maxAgeSeconds: 0, path, secure })]);
   if (outcome.kind === 'signedIn')
     return redirect(landingUrl(outcome.location, baseUrl, homeUrl), [
       cookie(SESSION_COOKIE, outcome.session.value, { maxAgeSeconds: outcome.session.maxAgeSeconds, secure }),
-      cookie(LOGIN_COOKIE, '', { maxAgeSeconds: 0, path: '/sso', secure }),
+      cookie(LOGIN_COOKIE, '', { maxAgeSeconds: 0, path, secure }),
     ]);
   const cookies = outcome.setLoginCookie
-    ? [cookie(LOGIN_COOKIE, outcome.setLoginCookie.value, { maxAgeSeconds: outcome.setLoginCookie.maxAgeSeconds, path: '/sso', secure })]
+    ? [cookie(LOGIN_COOKIE, outcome.setLoginCookie.value, { maxAgeSeconds: outcome.setLoginCookie.maxAgeSeconds, path, secure })]
     : [];
   return redirect(outcome.location, cookies);
 }

@@ -26,7 +26,7 @@ export function auditSubject(receipt: CallReceipt): string {
 export function receiptItems(e: Pick<Entities, 'NonceEntity' | 'CallEntity'>, receipt: CallReceipt, ttl: ReceiptTtls) {
   const at = receipt.receivedAt;
   const nonce = e.NonceEntity.build(PutTransaction)
-    .item({ nonce: receipt.nonce, expiresAt: epochSeconds(at) + ttl.nonceTtlSeconds })
+    .item({ nonce: receipt.nonce, expiresAt: epochSeconds(at) + Math.max(ttl.nonceTtlSeconds, receipt.nonceTtlSeconds ?? 0) })
     .options({
       // an expired nonce that TTL has not deleted yet may be used again
       condition: { or: [{ attr: 'nonce', exists: false }, { attr: 'expiresAt', lt: epochSeconds(at) }] },

@@ -24,7 +24,15 @@ import { QueryCommand } from 'dynamodb-toolbox/table/actions/query';
 import type { Sealer } from '#shared/crypto/sealer';
 import { NonceReplayError, type CallReceipt } from '#shared/domain/repository';
 import type { Application, AuthorizedUser, Department, Role, SyncRecord, Tenant, UserStatus } from '#shared/domain/tenancy';
-import type { LoginState, Session, SnapshotDepartment, SyncOptions, SyncOutcome, TenancyRepository } from '#shared/domain/tenancyRepository';
+import {
+  SnapshotTooLargeError,
+  type LoginState,
+  type Session,
+  type SnapshotDepartment,
+  type SyncOptions,
+  type SyncOutcome,
+  type TenancyRepository,
+} from '#shared/domain/tenancyRepository';
 import { createEntities, createTable, type Entities } from './entities.ts';
 import { receiptItems, type ReceiptTtls } from './receipts.ts';
 import { createTenancyEntities, orgsPk, PART_BYTES, SHARDS, usersPk, type TenancyEntities } from './tenancyEntities.ts';
@@ -41,6 +49,8 @@ export interface TenancyStoreOptions {
 
 /** DynamoDB's limit of actions per TransactWriteItems. */
 export const MAX_TRANSACTION_ITEMS = 100;
+/** Compressed (base64) snapshot bytes one transaction may carry, below DynamoDB's 4 MB per transaction. */
+export const MAX_SNAPSHOT_BYTES = 3_500_000;
 /** Attempts per batch when concurrent calls touch the same records (TransactionConflict). */
 const MAX_ATTEMPTS = 6;
 
@@ -199,7 +209,9 @@ export class TenancyStore implements TenancyRepository {
     const parts: string[] = [];
     for (let i = 0; i < packed.length || i === 0; i += PART_BYTES) parts.push(packed.slice(i, i + PART_BYTES));
     const receiptWrites = receiptItems(this.receipts, receipt, this.ttl);
-    if (parts.length + receiptWrites.length > MAX_TRANSACTION_ITEMS) throw new RangeError('department snapshot too large');
+    // one transaction carries at most 4 MB: the receipt and keys need little of it
+    if (packed.length > MAX_SNAPSHOT_BYTES || parts.length + receiptWrites.length > MAX_TRANSACTION_ITEMS)
+      throw new SnapshotTooLargeError(`the department list is ${Math.round(packed.length / 1024)} KB compressed`);
     const header = this.e.OrgSnapshotEntity.build(PutTransaction)
       .item({ tenantId, at, data: parts[0]!, parts: parts.length })
       // an equal time is the same call again (its first attempt may have failed half-way: rewrite)
