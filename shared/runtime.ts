@@ -1,8 +1,14 @@
 /**
  * The composition root: builds the services once per Lambda container (or test module) from settings
  * and secrets. Handlers call getRuntime(); nothing else constructs clients.
+ *
+ * The parts only some functions need — the joint-operation stores and identity client
+ * (shared/runtime/joint.ts), the License stores and signer (shared/runtime/licensing.ts) — are added by
+ * their own modules through extendRuntime(), imported by the routes and callbacks that use them: every
+ * other function's bundle leaves them out. Reaching for a part a function did not import fails loudly.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { loadSettings, type Settings } from './config.ts';
 import { createSealer } from '#shared/crypto/sealer';
 import { createCatalogue, DEFAULT_RETENTION_DAYS, RETENTION_MARGIN_DAYS } from '#shared/domain/catalogue';
@@ -13,22 +19,18 @@ import { createProductNotifier } from '#shared/product/notifier';
 import type { Services } from '#shared/domain/call';
 import { createMarketplaceClient } from '#shared/openapi/client';
 import { createProductProvisioner } from '#shared/product/provisioner';
-import { createProductLicenseSigner } from '#shared/product/licenseSigner';
-import { OnlineLicenseStore } from '#shared/storage/onlineLicenses';
 import { createDefaultProvisioner } from '#shared/provisioning/defaultProvisioner';
 import { loadSecrets, type Secrets } from './secrets.ts';
 import { createStore } from '#shared/storage/store';
-import { TenancyStore } from '#shared/storage/tenancy';
-import { LicenseStore } from '#shared/storage/licenses';
-import { decryptClientSecret } from '#shared/crypto/rsaOaep';
 import type { KitServices } from '#shared/domain/kit';
 import type { SsoServices } from '#shared/domain/sso';
-import { createIdentityClient } from '#shared/sso/identityClient';
 
 export interface Runtime {
   settings: Settings;
   secrets: Secrets;
   services: Services;
+  /** the one DynamoDB client: every store of the table shares it (and the tests' probes see them all) */
+  documentClient: DynamoDBDocumentClient;
   /** joint-operation Kit syncs */
   kit: KitServices;
   /** joint-operation login */
@@ -39,12 +41,42 @@ export const logger = new Logger({ serviceName: 'koogallery-merchant' });
 
 let runtime: Promise<Runtime> | undefined;
 
-export function getRuntime(): Promise<Runtime> {
+/** Adds what one part of the service needs to the runtime (see above); applied once, before first use. */
+export type RuntimeExtension = (runtime: Runtime) => void;
+const extensions = new Set<RuntimeExtension>();
+const applied = new WeakMap<Runtime, Set<RuntimeExtension>>();
+
+export function extendRuntime(extension: RuntimeExtension): void {
+  extensions.add(extension);
+}
+
+export async function getRuntime(): Promise<Runtime> {
   runtime ??= build().catch((error: unknown) => {
     runtime = undefined; // let the next invocation try again (e.g. SSM briefly unavailable)
     throw error;
   });
-  return runtime;
+  const built = await runtime;
+  const done = applied.get(built) ?? new Set();
+  applied.set(built, done);
+  for (const extension of extensions)
+    if (!done.has(extension)) {
+      done.add(extension);
+      extension(built);
+    }
+  return built;
+}
+
+/** A part of the runtime this function's bundle does not carry: reading it says which module adds it. */
+function notInstalled<T extends object>(target: T, names: readonly (keyof T & string)[], module: string): T {
+  for (const name of names)
+    Object.defineProperty(target, name, {
+      configurable: true,
+      enumerable: false,
+      get() {
+        throw new Error(`${name} is not part of this function: import '${module}' where it is used`);
+      },
+    });
+  return target;
 }
 
 const KEY_REFRESH_INTERVAL_MS = 60_000;
@@ -81,10 +113,9 @@ async function build(): Promise<Runtime> {
     auditTtlDays: settings.auditTtlDays,
     instanceTimers: timers,
   });
-  const services: Services = {
+  // the License members come from shared/runtime/licensing.ts (getters that say so until then)
+  const core: Omit<Services, 'licenses' | 'onlineLicenses' | 'licenseSigner'> = {
     store,
-    // License 2.0 codes: a second store over the same table and client
-    licenses: new LicenseStore({ documentClient: store.documentClient, tableName: settings.tableName, auditTtlDays: settings.auditTtlDays }),
     marketplace: createMarketplaceClient({
       baseUrls: settings.marketplaceUrls,
       ak: secrets.ak,
@@ -99,13 +130,6 @@ async function build(): Promise<Runtime> {
     alerts: createLogAlerts(logger),
     notifier: createProductNotifier(settings, store, logger),
     catalogue,
-    onlineLicenses: new OnlineLicenseStore({
-      documentClient: store.documentClient,
-      tableName: settings.tableName,
-      sealer: createSealer(secrets.dataKeys),
-      auditTtlDays: settings.auditTtlDays,
-    }),
-    licenseSigner: createProductLicenseSigner(settings, secrets),
     settings: {
       provisionBudgetMs: settings.provisionBudgetMs,
       resumeBudgetMs: settings.resumeBudgetMs,
@@ -118,29 +142,9 @@ async function build(): Promise<Runtime> {
       jobBatchLimit: settings.jobBatchLimit,
     },
   };
-  const tenancy = new TenancyStore({
-    documentClient: store.documentClient,
-    tableName: settings.tableName,
-    sealer: createSealer(secrets.dataKeys),
-    auditTtlDays: settings.auditTtlDays,
-  });
-  const kit: KitServices = { tenancy, logger, ...(secrets.kitPrivateKey ? { openClientSecret: clientSecretOpener(secrets.kitPrivateKey) } : {}) };
-  const sso: SsoServices = {
-    tenancy,
-    identity: createIdentityClient({ timeoutMs: settings.sso.identityTimeoutMs }),
-    logger,
-    settings: settings.sso,
-  };
-  return { settings, secrets, services, kit, sso };
-}
-
-/** Decrypts clientSecrets with the merchant key; logs once which OAEP variant the marketplace uses (spec 7 item 13). */
-function clientSecretOpener(privateKeyPem: string) {
-  let reported = false;
-  return (ciphertext: string) => {
-    const { secret, scheme } = decryptClientSecret(privateKeyPem, ciphertext);
-    if (!reported) logger.info('clientSecret decrypted', { scheme });
-    reported = true;
-    return secret;
-  };
+  const services = core as Services;
+  const parts = { settings, secrets, services, documentClient: store.documentClient } as Runtime;
+  notInstalled(services, ['licenses', 'onlineLicenses', 'licenseSigner'], '#shared/runtime/licensing');
+  notInstalled(parts, ['kit', 'sso'], '#shared/runtime/joint');
+  return parts;
 }

@@ -1,6 +1,7 @@
 import * as z from '#shared/zod';
 import { parseLicenseTime, requestLicense } from '#shared/domain/onlineLicense';
 import { defineCallback, fields } from '#shared/http/callback';
+import '#shared/runtime/licensing';
 
 /** A License time (spec 3.12, String 32): `2023-10-27 10:30:15 z` and the compact UTC forms (onlineLicense.ts). */
 const licenseTime = () =>

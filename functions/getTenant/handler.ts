@@ -1,6 +1,7 @@
 import { describeTenant } from '#shared/domain/tenantView';
 import { createInternalHandler, pathId } from '#shared/http/internalRoute';
 import { getRuntime } from '#shared/runtime';
+import '#shared/runtime/joint';
 
 /** `GET /internal/tenants/{tenantId}`: a joint-operation tenant, its applications, user counts and departments. */
 export const handler = createInternalHandler(async (_services, event) => {

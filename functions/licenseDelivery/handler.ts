@@ -1,5 +1,6 @@
 import { deliverDueLicenses } from '#shared/domain/onlineLicense';
 import { createScheduledHandler } from '#shared/http/scheduledJob';
+import '#shared/runtime/licensing';
 
 /**
  * Every minute: online Licenses whose delivery is due (not delivered within their getLicenseAsync call, or a

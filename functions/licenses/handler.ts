@@ -3,6 +3,7 @@ import * as z from '#shared/zod';
 import { activateLicenseCode, heartbeatLicenseCode } from '#shared/domain/licenseService';
 import { fields } from '#shared/http/callback';
 import { createInternalHandler, parseJsonBody, pathId } from '#shared/http/internalRoute';
+import '#shared/runtime/licensing';
 
 const Activate = z.strictObject({ realEffectTime: z.optional(fields.marketTime()) });
 

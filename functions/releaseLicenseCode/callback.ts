@@ -1,6 +1,7 @@
 import * as z from '#shared/zod';
 import { applyLicenseCallback } from '#shared/domain/licenseService';
 import { defineCallback, fields } from '#shared/http/callback';
+import '#shared/runtime/licensing';
 
 /** License 2.0 release (spec 3.11): idempotent per license; the code is kept as RELEASED. */
 export const releaseLicenseCode = defineCallback({

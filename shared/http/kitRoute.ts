@@ -23,6 +23,7 @@ import { fields } from './callback.ts';
 import { MarketplaceError } from './errors.ts';
 import { marketplaceResponse } from './marketplaceResponse.ts';
 import { illFormedText, LONE_SURROGATE, rawBytesOf, type SignedEvent } from './verifySignature.ts';
+import '#shared/runtime/joint';
 
 export interface KitSync<S extends z.ZodMiniType = z.ZodMiniType> {
   name: KitSyncName;

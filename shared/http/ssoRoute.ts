@@ -11,6 +11,7 @@ import { errorName } from '#shared/domain/errors';
 import type { SsoOutcome, SsoServices } from '#shared/domain/sso';
 import { getRuntime, logger } from '#shared/runtime';
 import type { SsoSettings } from '#shared/config';
+import '#shared/runtime/joint';
 
 /** The session cookie, and the one binding a login under way to its browser. */
 export const SESSION_COOKIE = 'kg_session';
