@@ -1,0 +1,185 @@
+/**
+ * `npm run market` tested in process against the real handlers (DynamoDB Local, the local marketplace of
+ * the harness): scenarios pass, a broken handler fails with a verdict naming the step, --chaos with a
+ * fixed seed is deterministic, --target skips what needs the local stack.
+ */
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bodySignHeader } from '#shared/protocol/signature';
+import { startHarness, type Harness } from '#shared/testing/harness';
+import { LOCAL_DEFAULTS } from '#shared/secrets';
+import { handler as produce } from '#functions/produce/handler';
+import { handler as usage } from '#functions/usage/handler';
+import { handler as getInstance } from '#functions/getInstance/handler';
+import { handler as expiryFreeze } from '#functions/expiryFreeze/handler';
+import { handler as resourceRelease } from '#functions/resourceRelease/handler';
+import { handler as usagePush } from '#functions/usagePush/handler';
+import { main } from '../../scripts/market.ts';
+import { inProcessDeliver, inProcessPorts, type Deliver, type MarketPorts, type Wire } from './ports.ts';
+import { plan, runScenario, type ScenarioResult } from './runner.ts';
+import { SCENARIOS, scenarioNamed } from './scenarios.ts';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(() => h.close());
+
+const ports = (deliver: Deliver = inProcessDeliver(produce)): MarketPorts =>
+  inProcessPorts({
+    produce: deliver,
+    internal: { '/internal/usage': usage, '/internal/instances/{instanceId}': getInstance },
+    jobs: { expiryFreeze, resourceRelease, usagePush },
+    marketplace: h.marketplace.url,
+  });
+const options = { accessKey: LOCAL_DEFAULTS.KOOGALLERY_ACCESS_KEY };
+const failures = (r: ScenarioResult) => r.rows.filter((row) => row.verdict === 'FAIL').map((row) => row.note);
+
+describe('npm run market, in process', () => {
+  it.each(SCENARIOS.map((s) => [s.name, s] as const))('%s passes against the real handlers', async (_name, scenario) => {
+    const result = await runScenario(scenario, ports(), options);
+    if (result.failed) console.log(JSON.stringify(result.rows.filter(r => r.verdict !== 'ok'), null, 1));
+    expect(failures(result)).toEqual([]);
+    expect(result.skipped).toBe(0);
+  });
+});
+
+// ================================================================ broken handlers must fail, naming the step
+
+/** A produce handler that answers 000000 (signed) to `activity` without calling the real one. */
+function answersWithoutWriting(activity: string): Deliver {
+  const real = inProcessDeliver(produce);
+  return async (raw, query) => {
+    if (JSON.parse(raw).activity !== activity) return real(raw, query);
+    const body = JSON.stringify({ resultCode: '000000', resultMsg: 'success.' });
+    return { status: 200, headers: { 'body-sign': bodySignHeader(options.accessKey, body) }, body };
+  };
+}
+
+/** A produce handler that answers a new instanceId to every newInstance after the first. */
+function newIdOnResend(): Deliver {
+  const real = inProcessDeliver(produce);
+  let seen = 0;
+  return async (raw, query) => {
+    const wire = await real(raw, query);
+    if (JSON.parse(raw).activity !== 'newInstance' || seen++ === 0) return wire;
+    const body = JSON.stringify({ ...JSON.parse(wire.body), instanceId: 'a-different-instance' });
+    return { ...wire, headers: { ...wire.headers, 'body-sign': bodySignHeader(options.accessKey, body) }, body };
+  };
+}
+
+describe('npm run market against broken handlers', () => {
+  it('a renewal answered 000000 without being applied fails at the step that reads the expiry', async () => {
+    const result = await runScenario(scenarioNamed('renewal')!, ports(answersWithoutWriting('refreshInstance')), options);
+    expect(result.failed).toBe(1);
+    expect(failures(result)).toEqual([expect.stringMatching(/^step 3 "expiry moved": expected 200 expireTime=2032-11-24T23:59:59.000Z, saw expireTime=2031-11-24T23:59:59.000Z$/)]);
+  });
+
+  it('a resend of newInstance answered with another instanceId fails at the resend', async () => {
+    const result = await runScenario(scenarioNamed('yearly-purchase')!, ports(newIdOnResend()), options);
+    expect(failures(result)).toEqual([expect.stringMatching(/^step 2 "purchase \(resend, fresh nonce\)": expected 000000 instanceId=\S+, saw instanceId=a-different-instance$/)]);
+  });
+
+  it('an answer without a valid Body-Sign is a violation', async () => {
+    const real = inProcessDeliver(produce);
+    const unsigned: Deliver = async (raw, query) => ({ ...(await real(raw, query)), headers: {} });
+    const result = await runScenario(scenarioNamed('renewal')!, ports(unsigned), options);
+    expect(failures(result)[0]).toMatch(/^step 1 "purchase": .*answer without a valid Body-Sign/);
+  });
+
+  it('a job that does nothing leaves the instance active: the freeze check fails', async () => {
+    const broken = { ...ports(), job: async () => ({ due: 0, read: 0, done: 0, skipped: 0, failed: 0, deferred: 0 }) };
+    const result = await runScenario(scenarioNamed('expiry-freeze-release')!, broken, options);
+    expect(failures(result)[0]).toMatch(/^step 5 "frozen locally": expected 200 status=FROZEN frozenLocally=true, saw status=ACTIVE/);
+  });
+});
+
+// ================================================================ chaos and target
+
+const shape = (r: ScenarioResult) => r.rows.map((row) => [row.step, row.name, row.call, row.code, row.verdict]);
+
+describe('npm run market --chaos', () => {
+  it('with a fixed seed plays the same duplicates, order and replays, and the real handlers pass', async () => {
+    const scenario = scenarioNamed('dial-test')!;
+    const a = await runScenario(scenario, ports(), { ...options, chaos: true, seed: 7 });
+    const b = await runScenario(scenario, ports(), { ...options, chaos: true, seed: 7 });
+    expect(failures(a)).toEqual([]);
+    expect(shape(b)).toEqual(shape(a));
+    expect(a.rows.some((r) => r.name.includes('in flight'))).toBe(true);
+    expect(a.rows.some((r) => r.name.includes('replay of a used nonce') && r.code === '000001')).toBe(true);
+    // another seed, another plan
+    const c = plan(scenario, scenario.steps('X'), { chaos: true, seed: 8 });
+    const d = plan(scenario, scenario.steps('X'), { chaos: true, seed: 7 });
+    expect(c.map((p) => [p.index, p.copies, p.replay])).not.toEqual(d.map((p) => [p.index, p.copies, p.replay]));
+    expect(plan(scenario, scenario.steps('X'), { chaos: true, seed: 7 }).map((p) => [p.index, p.copies, p.replay])).toEqual(d.map((p) => [p.index, p.copies, p.replay]));
+  });
+
+  it.each(['yearly-purchase', 'renewal-change', 'upgrade', 'on-demand-usage'])('%s passes with chaos (seed 3)', async (name) => {
+    const result = await runScenario(scenarioNamed(name)!, ports(), { ...options, chaos: true, seed: 3 });
+    expect(failures(result)).toEqual([]);
+  });
+
+  it('a service that accepts a replayed nonce fails the replay row', async () => {
+    const real = inProcessDeliver(produce);
+    const seen = new Map<string, Wire>();
+    const noNonceCheck: Deliver = async (raw, query) => {
+      const again = seen.get(query.nonce!);
+      if (again) return again;
+      const wire = await real(raw, query);
+      seen.set(query.nonce!, wire);
+      return wire;
+    };
+    const result = await runScenario(scenarioNamed('dial-test')!, ports(noNonceCheck), { ...options, chaos: true, seed: 7 });
+    expect(failures(result).length).toBeGreaterThan(0);
+    expect(failures(result).every((f) => /\(replay of a used nonce\)": expected 000001, saw code 000000/.test(f!))).toBe(true);
+  });
+});
+
+describe('npm run market --target', () => {
+  it('skips the steps that need the local marketplace, the internal routes or the clock, with a note', async () => {
+    const dial = await runScenario(scenarioNamed('dial-test')!, ports(), { ...options, target: true });
+    expect(failures(dial)).toEqual([]);
+    expect(dial.rows.filter((r) => r.verdict === 'skip').map((r) => [r.name, r.note])).toEqual([['instance as the operator sees it', '--target: needs the internal routes']]);
+    const expiry = await runScenario(scenarioNamed('expiry-freeze-release')!, ports(), { ...options, target: true });
+    expect(expiry.passed).toBe(0);
+    expect(expiry.rows.map((r) => r.note)).toEqual([
+      'needs the local marketplace',
+      '--target: its order lives only in the local marketplace',
+      '--target: its order lives only in the local marketplace',
+      ...Array.from({ length: 4 }, () => ['--target: needs the clock', '--target: needs the internal routes']).flat(),
+    ]);
+  });
+});
+
+// ================================================================ the CLI
+
+describe('scripts/market.ts', () => {
+  const io = () => {
+    const out: string[] = [];
+    return { out, io: { out: (t: string) => void out.push(t), err: (t: string) => void out.push(t), colour: false } };
+  };
+
+  it('prints a table per scenario and a summary, writes --json, exits 0 when all pass', async () => {
+    const { out, io: cliIo } = io();
+    const file = join(tmpdir(), `market-${process.pid}.json`);
+    const code = await main(['yearly-purchase', 'renewal', '--json', file], cliIo, { env: {}, ports: () => ports() });
+    expect(code).toBe(0);
+    const text = out.join('\n');
+    expect(text).toMatch(/^yearly-purchase — /m);
+    expect(text).toMatch(/#\s+step\s+call\s+code\s+ms\s+expected\s+seen\s+verdict/);
+    expect(text).toMatch(/PASS — 2 scenario\(s\), \d+ steps: \d+ ok, 0 failed, 0 skipped/);
+    const data = JSON.parse(readFileSync(file, 'utf8'));
+    expect(data.summary).toMatchObject({ scenarios: 2, failed: 0 });
+    expect(data.scenarios[0].rows[0]).toMatchObject({ call: 'POST /__local/orders', verdict: 'ok' });
+  });
+
+  it('exits 1 on a violation and names it; 2 on an unknown scenario', async () => {
+    const { out, io: cliIo } = io();
+    expect(await main(['renewal'], cliIo, { env: {}, ports: () => ports(answersWithoutWriting('refreshInstance')) })).toBe(1);
+    expect(out.join('\n')).toMatch(/FAIL: 1 violation\(s\)/);
+    expect(out.join('\n')).toMatch(/✗ step 3 "expiry moved"/);
+    expect(await main(['no-such'], io().io, { env: {}, ports: () => ports() })).toBe(2);
+  });
+});

@@ -1,0 +1,111 @@
+/**
+ * How `npm run market` reaches the service: four ports, each replaceable. Over HTTP against the local stack
+ * (`npm start`) or any deployment (`--target`), or in process through the real handlers (tests).
+ */
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { internalEvent, produceEvent, type InternalRequest } from '../testing/apiEvents.ts';
+
+/** An HTTP answer as the marketplace reads it. */
+export interface Wire {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Delivers one signed POST /produce (the raw body and the query string carrying signature, timestamp, nonce). */
+export type Deliver = (raw: string, query: Record<string, string>) => Promise<Wire>;
+
+export interface MarketPorts {
+  produce: Deliver;
+  /** an operator / product route (`/internal/...`) */
+  internal(request: InternalRequest): Promise<Wire>;
+  /** a scheduled job run as of the event's `time`; answers the job's summary */
+  job(name: string, event: Record<string, unknown>): Promise<unknown>;
+  /** the local marketplace's test routes (`/__local/...`) */
+  local(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Wire>;
+}
+
+const lower = (headers: Headers) => Object.fromEntries([...headers.entries()].map(([k, v]) => [k.toLowerCase(), v]));
+
+async function fetchWire(url: string, init: RequestInit): Promise<Wire> {
+  const response = await fetch(url, { ...init, signal: AbortSignal.timeout(30_000) });
+  return { status: response.status, headers: lower(response.headers), body: await response.text() };
+}
+
+export interface HttpPortsOptions {
+  /** the API's base URL (stage included), e.g. http://127.0.0.1:3000 */
+  api: string;
+  /** serverless-offline's Lambda endpoint */
+  lambda?: string;
+  /** the function name prefix of the jobs (`<service>-<stage>-`) */
+  functionPrefix?: string;
+  marketplace?: string;
+}
+
+/** The ports over HTTP: the local stack by default. */
+export function httpPorts(options: HttpPortsOptions): MarketPorts {
+  const api = options.api.replace(/\/+$/, '');
+  const lambda = (options.lambda ?? 'http://127.0.0.1:3002').replace(/\/+$/, '');
+  const marketplace = (options.marketplace ?? 'http://127.0.0.1:4010').replace(/\/+$/, '');
+  const prefix = options.functionPrefix ?? 'koogallery-merchant-local-';
+  return {
+    produce: (raw, query) =>
+      fetchWire(`${api}/produce?${new URLSearchParams(query)}`, { method: 'POST', headers: { 'Content-Type': 'application/json;charset=utf8' }, body: raw }),
+    internal: (r) => {
+      const path = r.resource.replace(/\{(\w+)\}/g, (_w, name: string) => encodeURIComponent(r.pathParameters?.[name] ?? ''));
+      const query = r.query ? `?${new URLSearchParams(r.query)}` : '';
+      return fetchWire(`${api}${path}${query}`, { method: r.method, headers: { 'Content-Type': 'application/json', ...r.headers }, ...(r.body != null ? { body: r.body } : {}) });
+    },
+    job: async (name, event) => {
+      const wire = await fetchWire(`${lambda}/2015-03-31/functions/${prefix}${name}/invocations`, { method: 'POST', body: JSON.stringify(event) });
+      if (wire.status !== 200) throw new Error(`job ${name}: HTTP ${wire.status}`);
+      return wire.body ? JSON.parse(wire.body) : undefined;
+    },
+    local: (method, path, body) =>
+      fetchWire(`${marketplace}${path}`, { method, headers: { 'Content-Type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) }),
+  };
+}
+
+type Handler = (event: any, context: Context) => Promise<APIGatewayProxyResult | unknown>;
+
+const context = { functionName: 'market', awsRequestId: 'market', getRemainingTimeInMillis: () => 300_000 } as unknown as Context;
+
+const asWire = (result: APIGatewayProxyResult): Wire => ({
+  status: result.statusCode,
+  headers: Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)])),
+  body: result.body,
+});
+
+/** The real produce handler in this process, as API Gateway delivers it (like `inProcessDelivery`). */
+export const inProcessDeliver =
+  (handler: Handler): Deliver =>
+  async (raw, query) =>
+    asWire((await handler(produceEvent(raw, query), context)) as APIGatewayProxyResult);
+
+export interface InProcessPortsOptions {
+  produce: Deliver;
+  /** internal routes by resource (`/internal/usage`, `/internal/instances/{instanceId}`) */
+  internal: Record<string, Handler>;
+  jobs: Record<string, Handler>;
+  /** the local marketplace's URL (the test harness starts one on a random port) */
+  marketplace: string;
+}
+
+/** The ports in process: the handlers called directly, the jobs too; the local marketplace over HTTP. */
+export function inProcessPorts(options: InProcessPortsOptions): MarketPorts {
+  const http = httpPorts({ api: 'http://unused.invalid', marketplace: options.marketplace });
+  return {
+    produce: options.produce,
+    internal: async (r) => {
+      const handler = options.internal[r.resource];
+      if (!handler) return { status: 404, headers: {}, body: JSON.stringify({ message: `no handler for ${r.resource}` }) };
+      return asWire((await handler(internalEvent(r) as APIGatewayProxyEvent, context)) as APIGatewayProxyResult);
+    },
+    job: async (name, event) => {
+      const handler = options.jobs[name];
+      if (!handler) throw new Error(`no job ${name}`);
+      return handler({ source: 'aws.events', ...event }, context);
+    },
+    local: http.local,
+  };
+}

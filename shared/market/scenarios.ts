@@ -1,0 +1,264 @@
+/**
+ * The scenarios of `npm run market`: each a list of steps in the documented sequence of the marketplace,
+ * with the answer each must get. Order ids derive from the run's id, so runs never share orders (except
+ * `dial-test`, which uses the marketplace's own mock orders, as the console's debugger does).
+ */
+import { randomUUID } from 'node:crypto';
+import type { OrderInfo } from '../openapi/order.ts';
+import { formatMarketTime } from '../protocol/time.ts';
+import { ANY, type Call, type Expect, type Scenario, type StepDef, type Vars } from './runner.ts';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+const line = (orderId: string) => ({ orderId, orderLineId: `${orderId}-000001` });
+
+function order(orderId: string, o: { orderType?: string; chargingMode?: string; periodType?: string; expireTime?: string; skuCode?: string; linearValue?: number }): OrderInfo {
+  const chargingMode = o.chargingMode ?? 'PERIOD';
+  const periodic = chargingMode === 'PERIOD';
+  return {
+    orderId,
+    orderType: o.orderType ?? 'NEW',
+    createTime: formatMarketTime(new Date()),
+    orderLine: [
+      {
+        orderLineId: `${orderId}-000001`,
+        chargingMode,
+        ...(periodic ? { periodType: o.periodType ?? 'year', periodNumber: 1, expireTime: o.expireTime ?? '20311124235959' } : {}),
+        productInfo: [{ productId: 'OFFIMARKET0001', skuCode: o.skuCode ?? 'sku-basic', linearValue: o.linearValue ?? 10, productName: 'Market scenario product' }],
+      },
+    ],
+    buyerInfo: { customerId: 'cust-market', customerName: 'market', mobilePhone: '18612345678', email: 'owner@market.example' },
+  } as OrderInfo;
+}
+
+type Body = Record<string, unknown> & { activity: string };
+
+/** A marketplace call. */
+const call = (name: string, body: (v: Vars) => Body, expect: (v: Vars) => Expect, extra: Partial<StepDef> = {}): StepDef => ({
+  name,
+  call: (v) => ({ kind: 'produce', body: body(v) }),
+  expect,
+  ...extra,
+});
+
+const ok = (): Expect => ({ code: '000000' });
+
+/** newInstance of an order line: the instanceId saved (as `var`), a resend must answer the same one. */
+const newInstance = (orderId: string, variable = 'instanceId', extra: Record<string, unknown> = {}): StepDef =>
+  call(
+    'purchase',
+    () => ({ activity: 'newInstance', ...line(orderId), businessId: randomUUID(), ...extra }),
+    (v) => ({ code: '000000', fields: { instanceId: v[variable] ?? ANY } }),
+    { resend: true, save: { [variable]: 'instanceId' } },
+  );
+
+/** The instance as the operator route shows it. */
+const inspect = (name: string, fields: Record<string, unknown>, variable = 'instanceId'): StepDef => ({
+  name,
+  needs: 'internal routes',
+  call: (v): Call => ({ kind: 'internal', method: 'GET', resource: '/internal/instances/{instanceId}', pathParameters: { instanceId: v[variable]! } }),
+  expect: () => ({ code: '200', fields }),
+});
+
+const query = (variable = 'instanceId'): StepDef =>
+  call('query', (v) => ({ activity: 'queryInstance', instanceId: v[variable]! }), (v) => ({ code: '000000', fields: { 'info.0.instanceId': v[variable] ?? ANY } }));
+
+const job = (name: string, job: string, time: (v: Vars) => Date, expect: Expect = { fields: { failed: 0 } }): StepDef => ({
+  name,
+  needs: 'clock',
+  call: (v) => ({ kind: 'job', job, time: time(v).toISOString() }),
+  expect: () => expect,
+});
+
+const refresh = (name: string, scene: string, orderId: string, expireTime: string, extra: Partial<StepDef> = {}): StepDef =>
+  call(name, (v) => ({ activity: 'refreshInstance', instanceId: v.instanceId!, ...line(orderId), scene, expireTime }), ok, { resend: true, ...extra });
+
+// ================================================================ the scenarios
+
+const MOCK = (id: string) => line(id);
+
+/** A market time (yyyyMMddHHmmss, UTC) as the instance stores it (ISO). */
+const iso = (t: string) => `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)}T${t.slice(8, 10)}:${t.slice(10, 12)}:${t.slice(12, 14)}.000Z`;
+
+export const dialTest: Scenario = {
+  name: 'dial-test',
+  title: "the console's debug calls (testFlag=1) on the marketplace's mock orders",
+  steps: () => [
+    call('notify', () => ({ activity: 'orderNotify', ...MOCK('MOCKPERIODYEARNEW'), testFlag: '1' }), ok),
+    newInstance('MOCKPERIODYEARNEW', 'instanceId', { testFlag: '1' }),
+    { ...newInstance('MOCKONETIMENEW', 'oneTime', { testFlag: '1' }), name: 'purchase one-time', resend: false, group: 'dial-new' },
+    { ...newInstance('MOCKONDEMAND', 'onDemand', { testFlag: '1' }), name: 'purchase on demand', resend: false, group: 'dial-new' },
+    { ...query(), group: 'dial-query' },
+    { ...query('oneTime'), group: 'dial-query' },
+    { ...query('onDemand'), group: 'dial-query' },
+    inspect('instance as the operator sees it', { status: 'ACTIVE' }),
+    refresh('renew', 'RENEWAL', 'MOCKMONTYRENEW', '20311124235959', { resend: false }),
+    call('freeze', (v) => ({ activity: 'updateInstanceStatus', instanceId: v.instanceId!, status: 'FREEZE', testFlag: '1' }), ok),
+    call('unfreeze', (v) => ({ activity: 'updateInstanceStatus', instanceId: v.instanceId!, status: 'UNFREEZE', testFlag: '1' }), ok),
+    { ...call('release', (v) => ({ activity: 'releaseInstance', instanceId: v.instanceId!, testFlag: '1' }), ok), group: 'dial-release' },
+    { ...call('release one-time', (v) => ({ activity: 'releaseInstance', instanceId: v.oneTime!, testFlag: '1' }), ok), group: 'dial-release' },
+    { ...call('release on demand', (v) => ({ activity: 'releaseInstance', instanceId: v.onDemand!, testFlag: '1' }), ok), group: 'dial-release' },
+  ],
+};
+
+export const yearlyPurchase: Scenario = {
+  name: 'yearly-purchase',
+  title: 'a yearly subscription: notify, purchase (resent), query',
+  orders: (id) => [order(id, { periodType: 'year', expireTime: '20311124235959' })],
+  steps: (id) => [
+    call('notify', () => ({ activity: 'orderNotify', ...line(id), testFlag: '0' }), ok),
+    newInstance(id),
+    query(),
+    inspect('instance active until its expiry', { status: 'ACTIVE', expireTime: iso('20311124235959') }),
+  ],
+};
+
+export const oneTimePurchase: Scenario = {
+  name: 'one-time-purchase',
+  title: 'a one-time purchase: purchase, query, release',
+  orders: (id) => [order(id, { chargingMode: 'ONE_TIME' })],
+  steps: (id) => [
+    newInstance(id),
+    query(),
+    inspect('instance active', { status: 'ACTIVE', chargingMode: 'ONE_TIME' }),
+    call('release', (v) => ({ activity: 'releaseInstance', instanceId: v.instanceId! }), ok, { resend: true }),
+    inspect('instance released', { status: 'RELEASED' }),
+  ],
+};
+
+export const trialToPaid: Scenario = {
+  name: 'trial-to-paid',
+  title: 'a trial converted to a paid subscription (TRIAL_TO_FORMAL)',
+  orders: (id) => [order(id, { orderType: 'TRIAL', periodType: 'day', expireTime: '20261231235959' })],
+  steps: (id) => [
+    newInstance(id),
+    inspect('a trial', { status: 'ACTIVE', trial: true }),
+    refresh('convert to paid', 'TRIAL_TO_FORMAL', `${id}T`, '20311124235959'),
+    inspect('paid until the new expiry', { trial: false, expireTime: iso('20311124235959') }),
+  ],
+};
+
+export const renewal: Scenario = {
+  name: 'renewal',
+  title: 'a renewal moves the expiry forward, once',
+  orders: (id) => [order(id, {})],
+  steps: (id) => [
+    newInstance(id),
+    refresh('renew', 'RENEWAL', `${id}R1`, '20321124235959'),
+    inspect('expiry moved', { expireTime: iso('20321124235959') }),
+  ],
+};
+
+export const renewalChange: Scenario = {
+  name: 'renewal-change',
+  title: 'a renewal with a change of spec: changeInstanceCheck, then refreshInstance RENEWAL_CHANGE',
+  orders: (id) => [order(id, {}), order(`${id}C1`, { orderType: 'RENEW', skuCode: 'sku-pro', linearValue: 20 })],
+  steps: (id) => [
+    newInstance(id),
+    call('check the change', (v) => ({ activity: 'changeInstanceCheck', instanceId: v.instanceId!, productInfo: { skuCode: 'sku-pro', linearValue: 20 } }), ok),
+    refresh('renew with change', 'RENEWAL_CHANGE', `${id}C1`, '20321124235959'),
+    inspect('new spec and expiry', { expireTime: iso('20321124235959'), 'product.skuCode': 'sku-pro' }),
+  ],
+};
+
+export const unsubscribeRenewal: Scenario = {
+  name: 'unsubscribe-renewal',
+  title: 'a renewal period unsubscribed: the expiry moves back',
+  orders: (id) => [order(id, {})],
+  steps: (id) => [
+    newInstance(id),
+    refresh('renew', 'RENEWAL', `${id}R1`, '20321124235959'),
+    refresh('unsubscribe the renewal period', 'UNSUBSCRIBE_RENEWAL_PERIOD', `${id}R1`, '20311124235959'),
+    inspect('expiry back', { expireTime: iso('20311124235959'), status: 'ACTIVE' }),
+  ],
+};
+
+/** The expiry of the expiry scenario: an hour from the start of the run (the jobs run as of later moments). */
+const EXPIRY = new Date(Math.floor((Date.now() + HOUR) / 1000) * 1000);
+
+export const expiryFreezeRelease: Scenario = {
+  name: 'expiry-freeze-release',
+  title: 'not renewed: frozen 2 h after expiry (expiryFreeze), released after retention (resourceRelease)',
+  orders: (id) => [order(id, { expireTime: formatMarketTime(EXPIRY) })],
+  steps: (id) => [
+    newInstance(id),
+    job('within the grace period', 'expiryFreeze', () => new Date(EXPIRY.getTime() + 2 * HOUR - 60_000)),
+    inspect('still active', { status: 'ACTIVE' }),
+    job('past expiry + grace', 'expiryFreeze', () => new Date(EXPIRY.getTime() + 2 * HOUR + 60_000)),
+    inspect('frozen locally', { status: 'FROZEN', frozenLocally: true }),
+    job('before retention ends', 'resourceRelease', () => new Date(EXPIRY.getTime() + 2 * HOUR + 15 * DAY)),
+    inspect('still frozen', { status: 'FROZEN' }),
+    job('past retention + 1 day', 'resourceRelease', () => new Date(EXPIRY.getTime() + 2 * HOUR + 16 * DAY + 2 * 60_000)),
+    inspect('released', { status: 'RELEASED' }),
+  ],
+};
+
+export const upgrade: Scenario = {
+  name: 'upgrade',
+  title: 'an upgrade: the service reads the new spec from the change order',
+  orders: (id) => [order(id, {}), order(`${id}U1`, { orderType: 'CHANGE', skuCode: 'sku-up', linearValue: 30 })],
+  steps: (id) => [
+    newInstance(id),
+    call('upgrade', (v) => ({ activity: 'upgradeInstance', instanceId: v.instanceId!, ...line(`${id}U1`) }), ok, { resend: true }),
+    inspect('new spec', { 'product.skuCode': 'sku-up', 'product.linearValue': 30 }),
+  ],
+};
+
+/** The hour of usage of the on-demand scenario: two hours ago (ended, within the 20 days). */
+const USAGE_HOUR = new Date(Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR);
+
+export const onDemandUsage: Scenario = {
+  name: 'on-demand-usage',
+  title: 'on demand: usage reported (and resent), pushed once by usagePush',
+  orders: (id) => [order(id, { chargingMode: 'ON_DEMAND', linearValue: 1 })],
+  steps: (id) => {
+    const usage = (v: Vars) => ({ records: [{ key: `${id}-usage-1`, instanceId: v.instanceId!, amount: 2.5, at: new Date(USAGE_HOUR.getTime() + 60_000).toISOString() }] });
+    return [
+      newInstance(id),
+      {
+        name: 'report usage',
+        needs: 'internal routes',
+        call: (v) => ({ kind: 'internal', method: 'POST', resource: '/internal/usage', body: JSON.stringify(usage(v)) }),
+        expect: () => ({ code: '200', fields: { 'results.0.outcome': 'recorded' } }),
+      },
+      {
+        name: 'report usage again (same key)',
+        needs: 'internal routes',
+        call: (v) => ({ kind: 'internal', method: 'POST', resource: '/internal/usage', body: JSON.stringify(usage(v)) }),
+        expect: () => ({ code: '200', fields: { 'results.0.outcome': 'duplicate' } }),
+      },
+      job('push the ended hour', 'usagePush', () => new Date(USAGE_HOUR.getTime() + HOUR + 5 * 60_000)),
+      {
+        name: 'the marketplace holds one record',
+        needs: 'local marketplace',
+        call: () => ({ kind: 'local', method: 'GET', path: '/__local/usage' }),
+        expect: (v) => ({
+          code: '200',
+          check: {
+            text: 'one record of 2.5',
+            test: (json: { records: Array<{ instance_id: string; usage_value: string }> }) => {
+              const mine = json.records.filter((r) => r.instance_id === v.instanceId);
+              return mine.length === 1 && Number(mine[0]!.usage_value) === 2.5;
+            },
+          },
+        }),
+      },
+    ];
+  },
+};
+
+export const SCENARIOS: readonly Scenario[] = [
+  dialTest,
+  yearlyPurchase,
+  oneTimePurchase,
+  trialToPaid,
+  renewal,
+  renewalChange,
+  unsubscribeRenewal,
+  expiryFreezeRelease,
+  upgrade,
+  onDemandUsage,
+];
+
+export const scenarioNamed = (name: string) => SCENARIOS.find((s) => s.name === name);
