@@ -30,7 +30,7 @@ afterAll(() => h.close());
 const ports = (deliver: Deliver = inProcessDeliver(produce)): MarketPorts =>
   inProcessPorts({
     produce: deliver,
-    internal: { '/internal/usage': usage, '/internal/instances/{instanceId}': getInstance },
+    internal: { '/internal/usage': usage, '/internal/instances/{instanceId}/package': usage, '/internal/instances/{instanceId}': getInstance },
     jobs: { expiryFreeze, resourceRelease, usagePush },
     marketplace: h.marketplace.url,
   });

@@ -15,7 +15,7 @@ const line = (orderId: string) => ({ orderId, orderLineId: `${orderId}-000001` }
 
 function order(orderId: string, o: { orderType?: string; chargingMode?: string; periodType?: string; expireTime?: string; skuCode?: string; linearValue?: number }): OrderInfo {
   const chargingMode = o.chargingMode ?? 'PERIOD';
-  const periodic = chargingMode === 'PERIOD';
+  const periodic = chargingMode === 'PERIOD' || chargingMode === 'ON_DEMAND_PKG';
   return {
     orderId,
     orderType: o.orderType ?? 'NEW',
@@ -248,6 +248,50 @@ export const onDemandUsage: Scenario = {
   },
 };
 
+/** One usage record for the instance, `at` a minute ago. */
+const report = (name: string, id: string, key: string, amount: number, expect: Expect): StepDef => ({
+  name,
+  needs: 'internal routes',
+  call: (v) => ({
+    kind: 'internal',
+    method: 'POST',
+    resource: '/internal/usage',
+    body: JSON.stringify({ records: [{ key: `${id}-${key}`, instanceId: v.instanceId!, amount, at: new Date(Date.now() - 60_000).toISOString() }] }),
+  }),
+  expect: () => expect,
+});
+
+export const packageExhaustion: Scenario = {
+  name: 'package-exhaustion',
+  title: 'a usage-stop package used to exhaustion: threshold and rebuy intent, refused overrun, a new package serves again',
+  orders: (id) => [order(id, { chargingMode: 'ON_DEMAND_PKG', linearValue: 10 })],
+  steps: (id) => [
+    newInstance(id),
+    {
+      name: 'threshold 20 % with auto-rebuy',
+      needs: 'internal routes',
+      call: (v) => ({
+        kind: 'internal',
+        method: 'POST',
+        resource: '/internal/instances/{instanceId}/package',
+        pathParameters: { instanceId: v.instanceId! },
+        body: JSON.stringify({ threshold: { percent: 20 }, autoRebuy: true }),
+      }),
+      expect: () => ({ code: '200' }),
+    },
+    report('use 7 of 10', id, 'u1', 7, { code: '200', fields: { 'results.0.outcome': 'recorded', 'results.0.remaining': 3, 'results.0.serving': true } }),
+    report('use 1.5: the threshold is reached', id, 'u2', 1.5, {
+      code: '200',
+      fields: { 'results.0.outcome': 'recorded', 'results.0.remaining': 1.5, 'results.0.rebuyIntent': ANY },
+    }),
+    report('resend of the same record', id, 'u2', 1.5, { code: '200', fields: { 'results.0.outcome': 'duplicate', 'results.0.remaining': 1.5 } }),
+    report('use 2: would overrun, refused whole, stops', id, 'u3', 2, { code: '200', fields: { 'results.0.outcome': 'refused', 'results.0.serving': false, 'results.0.remaining': 1.5 } }),
+    report('use 0.5 after the stop: refused', id, 'u4', 0.5, { code: '200', fields: { 'results.0.outcome': 'refused', 'results.0.serving': false } }),
+    refresh('a new package bought (RENEWAL)', 'RENEWAL', `${id}R1`, '20321124235959'),
+    report('use 1 of the new package', id, 'u5', 1, { code: '200', fields: { 'results.0.outcome': 'recorded', 'results.0.remaining': 9, 'results.0.serving': true } }),
+  ],
+};
+
 export const SCENARIOS: readonly Scenario[] = [
   dialTest,
   yearlyPurchase,
@@ -259,6 +303,7 @@ export const SCENARIOS: readonly Scenario[] = [
   expiryFreezeRelease,
   upgrade,
   onDemandUsage,
+  packageExhaustion,
 ];
 
 export const scenarioNamed = (name: string) => SCENARIOS.find((s) => s.name === name);
