@@ -62,6 +62,7 @@ export async function main(argv: string[], io: CliIo, cli: CliEnv = { env: proce
   const env = cli.env;
   const target = values.target;
   const accessKey = (env.KOOGALLERY_ACCESS_KEY || LOCAL_DEFAULTS.KOOGALLERY_ACCESS_KEY).split(',')[0]!.trim();
+  const v1Key = (env.KOOGALLERY_V1_KEY || LOCAL_DEFAULTS.KOOGALLERY_V1_KEY).split(',')[0]!.trim();
   const ports =
     cli.ports?.(target) ??
     httpPorts({
@@ -74,6 +75,7 @@ export async function main(argv: string[], io: CliIo, cli: CliEnv = { env: proce
   for (const scenario of chosen as NonNullable<(typeof chosen)[number]>[]) {
     const result = await runScenario(scenario, ports, {
       accessKey,
+      v1Key,
       chaos: values.chaos ?? false,
       seed,
       target: target !== undefined,

@@ -12,12 +12,13 @@ import { startHarness, type Harness } from '#shared/testing/harness';
 import { LOCAL_DEFAULTS } from '#shared/secrets';
 import { handler as produce } from '#functions/produce/handler';
 import { handler as usage } from '#functions/usage/handler';
+import { handler as produceV1 } from '#functions/produceV1/handler';
 import { handler as getInstance } from '#functions/getInstance/handler';
 import { handler as expiryFreeze } from '#functions/expiryFreeze/handler';
 import { handler as resourceRelease } from '#functions/resourceRelease/handler';
 import { handler as usagePush } from '#functions/usagePush/handler';
 import { main } from '../../scripts/market.ts';
-import { inProcessDeliver, inProcessPorts, type Deliver, type MarketPorts, type Wire } from './ports.ts';
+import { inProcessDeliver, inProcessDeliverV1, inProcessPorts, type Deliver, type MarketPorts, type Wire } from './ports.ts';
 import { plan, runScenario, type ScenarioResult } from './runner.ts';
 import { SCENARIOS, scenarioNamed } from './scenarios.ts';
 
@@ -30,6 +31,7 @@ afterAll(() => h.close());
 const ports = (deliver: Deliver = inProcessDeliver(produce)): MarketPorts =>
   inProcessPorts({
     produce: deliver,
+    produceV1: inProcessDeliverV1(produceV1),
     internal: { '/internal/usage': usage, '/internal/instances/{instanceId}/package': usage, '/internal/instances/{instanceId}': getInstance },
     jobs: { expiryFreeze, resourceRelease, usagePush },
     marketplace: h.marketplace.url,

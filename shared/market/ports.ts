@@ -15,8 +15,13 @@ export interface Wire {
 /** Delivers one signed POST /produce (the raw body and the query string carrying signature, timestamp, nonce). */
 export type Deliver = (raw: string, query: Record<string, string>) => Promise<Wire>;
 
+/** Delivers one V1 call: GET /produce/v1 with these (decoded) query parameters, authToken included. */
+export type DeliverV1 = (params: Record<string, string>) => Promise<Wire>;
+
 export interface MarketPorts {
   produce: Deliver;
+  /** the SaaS V1 interface (existing listings) */
+  produceV1?: DeliverV1;
   /** an operator / product route (`/internal/...`) */
   internal(request: InternalRequest): Promise<Wire>;
   /** a scheduled job run as of the event's `time`; answers the job's summary */
@@ -51,6 +56,11 @@ export function httpPorts(options: HttpPortsOptions): MarketPorts {
   return {
     produce: (raw, query) =>
       fetchWire(`${api}/produce?${new URLSearchParams(query)}`, { method: 'POST', headers: { 'Content-Type': 'application/json;charset=utf8' }, body: raw }),
+    produceV1: (params) =>
+      fetchWire(`${api}/produce/v1?${Object.entries(params).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')}`, {
+        method: 'GET',
+        headers: { Accept: 'application/json' },
+      }),
     internal: (r) => {
       const path = r.resource.replace(/\{(\w+)\}/g, (_w, name: string) => encodeURIComponent(r.pathParameters?.[name] ?? ''));
       const query = r.query ? `?${new URLSearchParams(r.query)}` : '';
@@ -82,8 +92,33 @@ export const inProcessDeliver =
   async (raw, query) =>
     asWire((await handler(produceEvent(raw, query), context)) as APIGatewayProxyResult);
 
+/** The real V1 handler in this process, as API Gateway (REST, proxy) delivers GET /produce/v1. */
+export const inProcessDeliverV1 =
+  (handler: Handler): DeliverV1 =>
+  async (params) =>
+    asWire(
+      (await handler(
+        {
+          httpMethod: 'GET',
+          path: '/produce/v1',
+          resource: '/produce/v1',
+          body: null,
+          isBase64Encoded: false,
+          headers: { Accept: 'application/json' },
+          multiValueHeaders: {},
+          queryStringParameters: params,
+          multiValueQueryStringParameters: Object.fromEntries(Object.entries(params).map(([k, v]) => [k, [v]])),
+          pathParameters: null,
+          stageVariables: null,
+          requestContext: {},
+        },
+        context,
+      )) as APIGatewayProxyResult,
+    );
+
 export interface InProcessPortsOptions {
   produce: Deliver;
+  produceV1?: DeliverV1;
   /** internal routes by resource (`/internal/usage`, `/internal/instances/{instanceId}`) */
   internal: Record<string, Handler>;
   jobs: Record<string, Handler>;
@@ -96,6 +131,7 @@ export function inProcessPorts(options: InProcessPortsOptions): MarketPorts {
   const http = httpPorts({ api: 'http://unused.invalid', marketplace: options.marketplace });
   return {
     produce: options.produce,
+    ...(options.produceV1 ? { produceV1: options.produceV1 } : {}),
     internal: async (r) => {
       const handler = options.internal[r.resource];
       if (!handler) return { status: 404, headers: {}, body: JSON.stringify({ message: `no handler for ${r.resource}` }) };

@@ -7,6 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import type { OrderInfo } from '../openapi/order.ts';
 import { bodySignHeader, signV2Request } from '../protocol/signature.ts';
+import { formatMarketTimeMillis } from '../protocol/time.ts';
+import { computeAuthToken } from '../protocol/v1.ts';
+import { LOCAL_DEFAULTS } from '../secrets.ts';
 import { seededRandom } from '../testing/seededRandom.ts';
 import type { InternalRequest } from '../testing/apiEvents.ts';
 import type { MarketPorts, Wire } from './ports.ts';
@@ -16,6 +19,8 @@ export type Vars = Record<string, string>;
 /** What a step does. */
 export type Call =
   | { kind: 'produce'; body: Record<string, unknown> & { activity: string } }
+  /** GET /produce/v1: the parameters without timeStamp and authToken (added when delivered) */
+  | { kind: 'v1'; params: Record<string, string> & { activity: string } }
   | { kind: 'job'; job: string; time: string }
   | ({ kind: 'internal' } & InternalRequest)
   | { kind: 'local'; method: 'GET' | 'POST'; path: string; body?: unknown };
@@ -63,6 +68,8 @@ export interface RunOptions {
   target?: boolean;
   /** V2 access key used to sign (and check Body-Sign) */
   accessKey: string;
+  /** V1 key (authToken, Body-Sign of V1 answers); the local default otherwise */
+  v1Key?: string;
   /** a unique prefix for the order ids of this run (default: random) */
   runId?: string;
   /** called before and after every row (progress line) */
@@ -129,14 +136,18 @@ export function plan(scenario: Scenario, steps: StepDef[], options: { chaos?: bo
   return planned;
 }
 
-/** Whether a step is a marketplace call (decided without variables: its call is built with placeholders). */
-function isProduce(def: StepDef): boolean {
+const kindOf = (def: StepDef): Call['kind'] | undefined => {
   try {
-    return def.call(new Proxy({}, { get: () => 'x' }) as Vars).kind === 'produce';
+    return def.call(new Proxy({}, { get: () => 'x' }) as Vars).kind;
   } catch {
-    return false;
+    return undefined;
   }
-}
+};
+
+/** Whether a step is a V2 marketplace call (decided without variables: its call is built with placeholders). */
+const isProduce = (def: StepDef) => kindOf(def) === 'produce';
+/** Whether a step is a marketplace call of either interface. */
+const isMarketCall = (def: StepDef) => kindOf(def) === 'produce' || kindOf(def) === 'v1';
 
 // ================================================================ running
 
@@ -152,6 +163,8 @@ function describeCall(call: Call): string {
       const detail = [b.scene, b.status, b.testFlag === '1' ? 'testFlag=1' : undefined].filter(Boolean).join(' ');
       return `${b.activity}${detail ? ` ${detail}` : ''}`;
     }
+    case 'v1':
+      return `V1 ${call.params.activity}${call.params.instanceStatus ? ` ${call.params.instanceStatus}` : ''}`;
     case 'job':
       return `job ${call.job} @ ${call.time.replace(/:\d\d(\.\d+)?Z$/, 'Z')}`;
     case 'internal':
@@ -216,7 +229,7 @@ export async function runScenario(scenario: Scenario, ports: MarketPorts, option
       blocked = `blocked: ${error.message}`;
     }
     const label = call ? describeCall(call) : '';
-    const produce = isProduce(def);
+    const produce = isMarketCall(def);
     if (options.target && (def.needs || (local && produce))) {
       const why = def.needs ? `needs the ${def.needs}` : 'its order lives only in the local marketplace';
       rows.push(skipRow(rows, step, def.name, label, `--target: ${why}`));
@@ -237,6 +250,12 @@ export async function runScenario(scenario: Scenario, ports: MarketPorts, option
           const signed = sign(c.body, options.accessKey);
           lastSigned = signed;
           return { ...readProduce(await ports.produce(signed.raw, signed.query), options.accessKey), ms: Date.now() - started };
+        }
+        if (c.kind === 'v1') {
+          if (!ports.produceV1) throw new Error('no V1 port');
+          const key = options.v1Key ?? LOCAL_DEFAULTS.KOOGALLERY_V1_KEY;
+          const params = { ...c.params, timeStamp: formatMarketTimeMillis(new Date()) };
+          return { ...readProduce(await ports.produceV1({ ...params, authToken: computeAuthToken(key, params) }), key), ms: Date.now() - started };
         }
         if (c.kind === 'job') {
           const summary = await ports.job(c.job, { 'detail-type': 'Scheduled Event', time: c.time });

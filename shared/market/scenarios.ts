@@ -292,6 +292,38 @@ export const packageExhaustion: Scenario = {
   ],
 };
 
+/** A V1 call (GET /produce/v1); timeStamp and authToken are added when it is delivered. */
+const v1 = (name: string, params: (v: Vars) => Record<string, string> & { activity: string }, expect: (v: Vars) => Expect, extra: Partial<StepDef> = {}): StepDef => ({
+  name,
+  call: (v) => ({ kind: 'v1', params: params(v) }),
+  expect,
+  ...extra,
+});
+
+export const v1Lifecycle: Scenario = {
+  name: 'v1-lifecycle',
+  title: 'an existing V1 listing: GET /produce/v1 purchase, renewal, unsubscribed period, freeze, release',
+  orders: (id) => [order(id, {})],
+  steps: (id) => [
+    v1(
+      'purchase',
+      () => ({ activity: 'newInstance', orderId: id, businessId: randomUUID(), customerId: 'cust-market', productId: 'OFFIMARKET0001', skuCode: 'sku-basic' }),
+      (v) => ({ code: '000000', fields: { instanceId: v.instanceId ?? ANY } }),
+      { resend: true, save: { instanceId: 'instanceId' } },
+    ),
+    v1('query', (v) => ({ activity: 'queryInstance', instanceId: v.instanceId! }), ok),
+    v1('renew', (v) => ({ activity: 'refreshInstance', instanceId: v.instanceId!, orderId: `${id}R`, expireTime: '20321124235959', orderAmount: '10' }), ok, { resend: true }),
+    inspect('expiry moved', { expireTime: iso('20321124235959') }),
+    v1('unsubscribe the renewal period', (v) => ({ activity: 'refreshInstance', instanceId: v.instanceId!, orderId: `${id}U`, expireTime: '20311124235959', orderAmount: '-10' }), ok),
+    inspect('expiry back', { expireTime: iso('20311124235959') }),
+    v1('freeze', (v) => ({ activity: 'instanceStatus', instanceId: v.instanceId!, instanceStatus: 'FREEZE' }), ok),
+    inspect('frozen', { status: 'FROZEN' }),
+    v1('unfreeze', (v) => ({ activity: 'instanceStatus', instanceId: v.instanceId!, instanceStatus: 'NORMAL' }), ok),
+    v1('release', (v) => ({ activity: 'releaseInstance', instanceId: v.instanceId!, orderId: id }), ok, { resend: true }),
+    inspect('released', { status: 'RELEASED' }),
+  ],
+};
+
 export const SCENARIOS: readonly Scenario[] = [
   dialTest,
   yearlyPurchase,
@@ -304,6 +336,7 @@ export const SCENARIOS: readonly Scenario[] = [
   upgrade,
   onDemandUsage,
   packageExhaustion,
+  v1Lifecycle,
 ];
 
 export const scenarioNamed = (name: string) => SCENARIOS.find((s) => s.name === name);
