@@ -12,6 +12,8 @@ import { startHarness, type Harness } from '#shared/testing/harness';
 import { LOCAL_DEFAULTS } from '#shared/secrets';
 import { handler as produce } from '#functions/produce/handler';
 import { handler as usage } from '#functions/usage/handler';
+import { handler as licenseRoute } from '#functions/license/handler';
+import { handler as licenses } from '#functions/licenses/handler';
 import { handler as produceV1 } from '#functions/produceV1/handler';
 import { handler as getInstance } from '#functions/getInstance/handler';
 import { handler as expiryFreeze } from '#functions/expiryFreeze/handler';
@@ -32,7 +34,8 @@ const ports = (deliver: Deliver = inProcessDeliver(produce)): MarketPorts =>
   inProcessPorts({
     produce: deliver,
     produceV1: inProcessDeliverV1(produceV1),
-    internal: { '/internal/usage': usage, '/internal/instances/{instanceId}/package': usage, '/internal/instances/{instanceId}': getInstance },
+    license: inProcessDeliver(licenseRoute, '/license'),
+    internal: { '/internal/usage': usage, '/internal/instances/{instanceId}/package': usage, '/internal/instances/{instanceId}': getInstance, '/internal/licenses/{code}/activate': licenses },
     jobs: { expiryFreeze, resourceRelease, usagePush },
     marketplace: h.marketplace.url,
   });

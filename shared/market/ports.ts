@@ -20,6 +20,8 @@ export type DeliverV1 = (params: Record<string, string>) => Promise<Wire>;
 
 export interface MarketPorts {
   produce: Deliver;
+  /** POST /license: the License production URL (V2 signature, as /produce) */
+  license?: Deliver;
   /** the SaaS V1 interface (existing listings) */
   produceV1?: DeliverV1;
   /** an operator / product route (`/internal/...`) */
@@ -56,6 +58,8 @@ export function httpPorts(options: HttpPortsOptions): MarketPorts {
   return {
     produce: (raw, query) =>
       fetchWire(`${api}/produce?${new URLSearchParams(query)}`, { method: 'POST', headers: { 'Content-Type': 'application/json;charset=utf8' }, body: raw }),
+    license: (raw, query) =>
+      fetchWire(`${api}/license?${new URLSearchParams(query)}`, { method: 'POST', headers: { 'Content-Type': 'application/json;charset=utf8' }, body: raw }),
     produceV1: (params) =>
       fetchWire(`${api}/produce/v1?${Object.entries(params).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')}`, {
         method: 'GET',
@@ -88,9 +92,9 @@ const asWire = (result: APIGatewayProxyResult): Wire => ({
 
 /** The real produce handler in this process, as API Gateway delivers it (like `inProcessDelivery`). */
 export const inProcessDeliver =
-  (handler: Handler): Deliver =>
+  (handler: Handler, path = '/produce'): Deliver =>
   async (raw, query) =>
-    asWire((await handler(produceEvent(raw, query), context)) as APIGatewayProxyResult);
+    asWire((await handler({ ...produceEvent(raw, query), path, resource: path }, context)) as APIGatewayProxyResult);
 
 /** The real V1 handler in this process, as API Gateway (REST, proxy) delivers GET /produce/v1. */
 export const inProcessDeliverV1 =
@@ -118,6 +122,7 @@ export const inProcessDeliverV1 =
 
 export interface InProcessPortsOptions {
   produce: Deliver;
+  license?: Deliver;
   produceV1?: DeliverV1;
   /** internal routes by resource (`/internal/usage`, `/internal/instances/{instanceId}`) */
   internal: Record<string, Handler>;
@@ -132,6 +137,7 @@ export function inProcessPorts(options: InProcessPortsOptions): MarketPorts {
   return {
     produce: options.produce,
     ...(options.produceV1 ? { produceV1: options.produceV1 } : {}),
+    ...(options.license ? { license: options.license } : {}),
     internal: async (r) => {
       const handler = options.internal[r.resource];
       if (!handler) return { status: 404, headers: {}, body: JSON.stringify({ message: `no handler for ${r.resource}` }) };

@@ -12,13 +12,13 @@ import { computeAuthToken } from '../protocol/v1.ts';
 import { LOCAL_DEFAULTS } from '../secrets.ts';
 import { seededRandom } from '../testing/seededRandom.ts';
 import type { InternalRequest } from '../testing/apiEvents.ts';
-import type { MarketPorts, Wire } from './ports.ts';
+import type { Deliver, MarketPorts, Wire } from './ports.ts';
 
 export type Vars = Record<string, string>;
 
 /** What a step does. */
 export type Call =
-  | { kind: 'produce'; body: Record<string, unknown> & { activity: string } }
+  | { kind: 'produce'; body: Record<string, unknown> & { activity: string }; path?: '/license' }
   /** GET /produce/v1: the parameters without timeStamp and authToken (added when delivered) */
   | { kind: 'v1'; params: Record<string, string> & { activity: string } }
   | { kind: 'job'; job: string; time: string }
@@ -58,6 +58,8 @@ export interface Scenario {
   title: string;
   /** orders registered in the local marketplace first (`POST /__local/orders`) */
   orders?(id: string): OrderInfo[];
+  /** its marketplace calls are about things only the local marketplace knows (skipped on `--target`) */
+  local?: boolean;
   steps(id: string): StepDef[];
 }
 
@@ -161,7 +163,7 @@ function describeCall(call: Call): string {
     case 'produce': {
       const b = call.body;
       const detail = [b.scene, b.status, b.testFlag === '1' ? 'testFlag=1' : undefined].filter(Boolean).join(' ');
-      return `${b.activity}${detail ? ` ${detail}` : ''}`;
+      return `${call.path ? `${call.path} ` : ''}${b.activity}${detail ? ` ${detail}` : ''}`;
     }
     case 'v1':
       return `V1 ${call.params.activity}${call.params.instanceStatus ? ` ${call.params.instanceStatus}` : ''}`;
@@ -202,7 +204,7 @@ export async function runScenario(scenario: Scenario, ports: MarketPorts, option
   const planned = plan(scenario, steps, options);
   const total = orders.length + planned.reduce((n, p) => n + 1 + (p.def.resend ? 1 : 0) + (p.replay ? 1 : 0), 0);
   const progress = (label: string) => options.onProgress?.(scenario.name, rows.length, total, label);
-  const local = orders.length > 0;
+  const local = orders.length > 0 || scenario.local === true;
 
   for (const order of orders) {
     progress(`register ${order.orderId}`);
@@ -215,7 +217,12 @@ export async function runScenario(scenario: Scenario, ports: MarketPorts, option
     rows.push(judge(rows, 0, `order ${order.orderId}`, 'POST /__local/orders', { code: String(wire.status), json: undefined, ms: Date.now() - started }, { code: ['200', '204'] }));
   }
 
-  let lastSigned: { raw: string; query: Record<string, string> } | undefined;
+  let lastSigned: { raw: string; query: Record<string, string>; deliver: Deliver } | undefined;
+  const deliverOf = (c: Extract<Call, { kind: 'produce' }>): Deliver => {
+    if (c.path !== '/license') return ports.produce;
+    if (!ports.license) throw new Error('no /license port');
+    return ports.license;
+  };
   for (const p of planned) {
     const { def } = p;
     const step = p.index + 1;
@@ -247,9 +254,9 @@ export async function runScenario(scenario: Scenario, ports: MarketPorts, option
       const started = Date.now();
       try {
         if (c.kind === 'produce') {
-          const signed = sign(c.body, options.accessKey);
+          const signed = { ...sign(c.body, options.accessKey), deliver: deliverOf(c) };
           lastSigned = signed;
-          return { ...readProduce(await ports.produce(signed.raw, signed.query), options.accessKey), ms: Date.now() - started };
+          return { ...readProduce(await signed.deliver(signed.raw, signed.query), options.accessKey), ms: Date.now() - started };
         }
         if (c.kind === 'v1') {
           if (!ports.produceV1) throw new Error('no V1 port');
@@ -285,7 +292,7 @@ export async function runScenario(scenario: Scenario, ports: MarketPorts, option
       const started = Date.now();
       let seenReplay: Seen;
       try {
-        seenReplay = { ...readProduce(await ports.produce(replayOf.raw, replayOf.query), options.accessKey), ms: 0 };
+        seenReplay = { ...readProduce(await replayOf.deliver(replayOf.raw, replayOf.query), options.accessKey), ms: 0 };
       } catch (error) {
         seenReplay = { code: 'error', json: undefined, ms: 0, problem: String(error) };
       }

@@ -324,6 +324,52 @@ export const v1Lifecycle: Scenario = {
   ],
 };
 
+/** A call to the License production URL (POST /license, V2 signature). */
+const license = (name: string, body: (v: Vars) => Body, expect: (v: Vars) => Expect, extra: Partial<StepDef> = {}): StepDef => ({
+  name,
+  call: (v) => ({ kind: 'produce', path: '/license', body: body(v) }),
+  expect,
+  ...extra,
+});
+
+export const licenseLifecycle: Scenario = {
+  name: 'license-lifecycle',
+  title: 'a License 2.0 code: activated by the product, renewed, frozen, unfrozen, released through POST /license',
+  local: true,
+  steps: (id) => {
+    const code = `PL${id}`.slice(0, 64);
+    return [
+      {
+        name: 'the marketplace issues the code',
+        needs: 'local marketplace',
+        call: () => ({
+          kind: 'local',
+          method: 'POST',
+          path: '/__local/licenses',
+          body: { code, status: 'UNACTIVATED', expireTime: formatMarketTime(new Date(Date.now() + 365 * DAY)), productId: 'OFFIMARKET0001', orderId: id, amount: 1 },
+        }),
+        expect: () => ({ code: ['200', '204'] }),
+      },
+      {
+        name: 'the product activates it',
+        needs: 'internal routes',
+        call: () => ({ kind: 'internal', method: 'POST', resource: '/internal/licenses/{code}/activate', pathParameters: { code } }),
+        expect: () => ({ code: '200', fields: { code, usable: true } }),
+      },
+      license('a callback for an unknown code', () => ({ activity: 'releaseLicenseCode', license: `${code}X` }), () => ({ code: '000003' }), { noDuplicates: true }),
+      license(
+        'renew',
+        () => ({ activity: 'refreshLicenseCode', scene: 'RENEWAL', license: code, ...line(`${id}R`), expireTime: '20331124235959' }),
+        ok,
+        { resend: true },
+      ),
+      license('freeze', () => ({ activity: 'updateLicenseCodeStatus', license: code, status: 'FREEZE' }), ok),
+      license('unfreeze', () => ({ activity: 'updateLicenseCodeStatus', license: code, status: 'UNFREEZE' }), ok),
+      license('release', () => ({ activity: 'releaseLicenseCode', license: code }), ok, { resend: true }),
+    ];
+  },
+};
+
 export const SCENARIOS: readonly Scenario[] = [
   dialTest,
   yearlyPurchase,
@@ -337,6 +383,7 @@ export const SCENARIOS: readonly Scenario[] = [
   onDemandUsage,
   packageExhaustion,
   v1Lifecycle,
+  licenseLifecycle,
 ];
 
 export const scenarioNamed = (name: string) => SCENARIOS.find((s) => s.name === name);
