@@ -35,7 +35,14 @@ export interface MarketPorts {
 const lower = (headers: Headers) => Object.fromEntries([...headers.entries()].map(([k, v]) => [k.toLowerCase(), v]));
 
 async function fetchWire(url: string, init: RequestInit): Promise<Wire> {
-  const response = await fetch(url, { ...init, signal: AbortSignal.timeout(30_000) });
+  let response: Response;
+  try {
+    response = await fetch(url, { ...init, signal: AbortSignal.timeout(30_000) });
+  } catch (error) {
+    // "fetch failed" says nothing: name the host and the cause (e.g. ECONNREFUSED: is `npm start` running?)
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(`${new URL(url).origin} unreachable: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
+  }
   return { status: response.status, headers: lower(response.headers), body: await response.text() };
 }
 

@@ -213,8 +213,12 @@ export async function runScenario(scenario: Scenario, ports: MarketPorts, option
       continue;
     }
     const started = Date.now();
-    const wire = await ports.local('POST', '/__local/orders', order).catch((e: Error) => ({ status: 0, headers: {}, body: e.message }));
-    rows.push(judge(rows, 0, `order ${order.orderId}`, 'POST /__local/orders', { code: String(wire.status), json: undefined, ms: Date.now() - started }, { code: ['200', '204'] }));
+    const seen: Seen = await ports.local('POST', '/__local/orders', order).then(
+      (wire) => ({ code: String(wire.status), json: parseJson(wire.body), ms: 0 }),
+      (e: Error) => ({ code: 'error', json: undefined, ms: 0, problem: e.message }),
+    );
+    seen.ms = Date.now() - started;
+    rows.push(judge(rows, 0, `order ${order.orderId}`, 'POST /__local/orders', seen, { code: ['200', '204'] }));
   }
 
   let lastSigned: { raw: string; query: Record<string, string>; deliver: Deliver } | undefined;
