@@ -114,6 +114,21 @@ export const yearlyPurchase: Scenario = {
   ],
 };
 
+/** The expiry of the monthly scenario: a month (31 days) from the start of the run, end of that day (UTC). */
+const MONTH_END = formatMarketTime(new Date(Math.floor((Date.now() + 31 * DAY) / DAY) * DAY + DAY - 1000));
+
+export const monthlyPurchase: Scenario = {
+  name: 'monthly-purchase',
+  title: 'a monthly subscription: notify, purchase (resent), query',
+  orders: (id) => [order(id, { periodType: 'month', expireTime: MONTH_END })],
+  steps: (id) => [
+    call('notify', () => ({ activity: 'orderNotify', ...line(id), testFlag: '0' }), ok),
+    newInstance(id),
+    query(),
+    inspect('instance active for a month', { status: 'ACTIVE', periodType: 'month', expireTime: iso(MONTH_END) }),
+  ],
+};
+
 export const oneTimePurchase: Scenario = {
   name: 'one-time-purchase',
   title: 'a one-time purchase: purchase, query, release',
@@ -373,6 +388,7 @@ export const licenseLifecycle: Scenario = {
 export const SCENARIOS: readonly Scenario[] = [
   dialTest,
   yearlyPurchase,
+  monthlyPurchase,
   oneTimePurchase,
   trialToPaid,
   renewal,
