@@ -4,12 +4,22 @@
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { internalEvent, produceEvent, type InternalRequest } from '../testing/apiEvents.ts';
+import { ssoEvent } from '../testing/ssoBrowser.ts';
 
 /** An HTTP answer as the marketplace reads it. */
 export interface Wire {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** every Set-Cookie line (a browser route) */
+  setCookies?: string[];
+}
+
+/** A browser's GET of a public API route (`/sso/login`): with its cookies, redirects not followed. */
+export interface RouteRequest {
+  path: string;
+  query?: Record<string, string>;
+  cookies?: Record<string, string>;
 }
 
 /** Delivers one signed POST /produce (the raw body and the query string carrying signature, timestamp, nonce). */
@@ -30,6 +40,10 @@ export interface MarketPorts {
   job(name: string, event: Record<string, unknown>): Promise<unknown>;
   /** the local marketplace's test routes (`/__local/...`) */
   local(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Wire>;
+  /** a browser's GET of a public route of the API (`/sso/...`), cookies sent, redirects not followed */
+  route?(request: RouteRequest): Promise<Wire>;
+  /** a browser's GET of any URL (the identity service's authorize page), redirects not followed */
+  browse?(url: string): Promise<Wire>;
 }
 
 const lower = (headers: Headers) => Object.fromEntries([...headers.entries()].map(([k, v]) => [k.toLowerCase(), v]));
@@ -43,8 +57,15 @@ async function fetchWire(url: string, init: RequestInit): Promise<Wire> {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     throw new Error(`${new URL(url).origin} unreachable: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
   }
-  return { status: response.status, headers: lower(response.headers), body: await response.text() };
+  const setCookies = response.headers.getSetCookie();
+  return { status: response.status, headers: lower(response.headers), body: await response.text(), ...(setCookies.length ? { setCookies } : {}) };
 }
+
+const cookieHeader = (cookies: Record<string, string> = {}) => Object.entries(cookies).map(([k, v]) => `${k}=${v}`).join('; ');
+
+/** A browser's GET: redirects are answers, not followed. */
+const browse = (url: string, cookies?: Record<string, string>) =>
+  fetchWire(url, { method: 'GET', redirect: 'manual', headers: cookieHeader(cookies) ? { Cookie: cookieHeader(cookies) } : {} });
 
 export interface HttpPortsOptions {
   /** the API's base URL (stage included), e.g. http://127.0.0.1:3000 */
@@ -84,6 +105,8 @@ export function httpPorts(options: HttpPortsOptions): MarketPorts {
     },
     local: (method, path, body) =>
       fetchWire(`${marketplace}${path}`, { method, headers: { 'Content-Type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) }),
+    route: (r) => browse(`${api}${r.path}${r.query && Object.keys(r.query).length ? `?${new URLSearchParams(r.query)}` : ''}`, r.cookies),
+    browse: (url) => browse(url),
   };
 }
 
@@ -91,11 +114,17 @@ type Handler = (event: any, context: Context) => Promise<APIGatewayProxyResult |
 
 const context = { functionName: 'market', awsRequestId: 'market', getRemainingTimeInMillis: () => 300_000 } as unknown as Context;
 
-const asWire = (result: APIGatewayProxyResult): Wire => ({
-  status: result.statusCode,
-  headers: Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)])),
-  body: result.body,
-});
+const asWire = (result: APIGatewayProxyResult): Wire => {
+  const setCookies = Object.entries(result.multiValueHeaders ?? {})
+    .filter(([k]) => k.toLowerCase() === 'set-cookie')
+    .flatMap(([, v]) => v.map(String));
+  return {
+    status: result.statusCode,
+    headers: Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)])),
+    body: result.body,
+    ...(setCookies.length ? { setCookies } : {}),
+  };
+};
 
 /** The real produce handler in this process, as API Gateway delivers it (like `inProcessDelivery`). */
 export const inProcessDeliver =
@@ -134,8 +163,12 @@ export interface InProcessPortsOptions {
   /** internal routes by resource (`/internal/usage`, `/internal/instances/{instanceId}`) */
   internal: Record<string, Handler>;
   jobs: Record<string, Handler>;
+  /** public browser routes by path (`/sso/login`), called as API Gateway delivers a GET */
+  routes?: Record<string, Handler>;
   /** the local marketplace's URL (the test harness starts one on a random port) */
   marketplace: string;
+  /** the marketplace whose Kit driver serves `/__local/kit/...` (default: `marketplace`) */
+  kitMarketplace?: string;
 }
 
 /** The ports in process: the handlers called directly, the jobs too; the local marketplace over HTTP. */
@@ -155,6 +188,15 @@ export function inProcessPorts(options: InProcessPortsOptions): MarketPorts {
       if (!handler) throw new Error(`no job ${name}`);
       return handler({ source: 'aws.events', ...event }, context);
     },
-    local: http.local,
+    local: (method, path, body) =>
+      path.startsWith('/__local/kit/') && options.kitMarketplace
+        ? httpPorts({ api: 'http://unused.invalid', marketplace: options.kitMarketplace }).local(method, path, body)
+        : http.local(method, path, body),
+    route: async (r) => {
+      const handler = options.routes?.[r.path];
+      if (!handler) return { status: 404, headers: {}, body: JSON.stringify({ message: `no handler for ${r.path}` }) };
+      return asWire((await handler(ssoEvent(r.path, r.query ?? {}, new Map(Object.entries(r.cookies ?? {}))), context)) as APIGatewayProxyResult);
+    },
+    browse: (url) => browse(url),
   };
 }

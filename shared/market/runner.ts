@@ -23,7 +23,14 @@ export type Call =
   | { kind: 'v1'; params: Record<string, string> & { activity: string } }
   | { kind: 'job'; job: string; time: string }
   | ({ kind: 'internal' } & InternalRequest)
-  | { kind: 'local'; method: 'GET' | 'POST'; path: string; body?: unknown };
+  | { kind: 'local'; method: 'GET' | 'POST'; path: string; body?: unknown }
+  /**
+   * a browser: GET of a public API route (`/sso/...`) with cookies, or of any URL (`url`: the identity service);
+   * redirects are not followed. The answer reads as `{ body, location, redirect: <location's query>, cookies: <set> }`
+   * (a cookie cleared reads as '').
+   */
+  | { kind: 'route'; path: string; query?: Record<string, string>; cookies?: Record<string, string> }
+  | { kind: 'browse'; url: string };
 
 /** A field's expected value: a literal, or ANY (present, any value). */
 export const ANY = '<any>';
@@ -173,6 +180,12 @@ function describeCall(call: Call): string {
       return `${call.method} ${call.resource.replace(/\{(\w+)\}/g, (_w, n: string) => (call.pathParameters?.[n] ? `{${n}}` : ''))}`;
     case 'local':
       return `${call.method} ${call.path}`;
+    case 'route':
+      return `GET ${call.path}${call.cookies && Object.keys(call.cookies).length ? ` (${Object.keys(call.cookies).join(', ')})` : ''}`;
+    case 'browse': {
+      const url = new URL(call.url);
+      return `GET ${url.host}${url.pathname}`;
+    }
   }
 }
 
@@ -273,6 +286,14 @@ export async function runScenario(scenario: Scenario, ports: MarketPorts, option
           const s = (summary ?? {}) as Record<string, unknown>;
           return { code: `done ${s.done ?? '?'}`, json: summary, ms: Date.now() - started };
         }
+        if (c.kind === 'route' || c.kind === 'browse') {
+          if (!ports[c.kind]) throw new Error(`no ${c.kind} port`);
+          const wire =
+            c.kind === 'route'
+              ? await ports.route!({ path: c.path, ...(c.query ? { query: c.query } : {}), ...(c.cookies ? { cookies: c.cookies } : {}) })
+              : await ports.browse!(c.url);
+          return { code: String(wire.status), json: readPage(wire), ms: Date.now() - started };
+        }
         const wire = c.kind === 'internal' ? await ports.internal(c) : await ports.local(c.method, c.path, c.body);
         return { code: String(wire.status), json: parseJson(wire.body), ms: Date.now() - started };
       } catch (error) {
@@ -322,6 +343,28 @@ function parseJson(body: string): unknown {
   } catch {
     return body;
   }
+}
+
+/** A browser's page: the body, the redirect (and its query parameters), the cookies set ('' when cleared). */
+function readPage(wire: Wire) {
+  const location = wire.headers.location;
+  let redirect: Record<string, string> = {};
+  if (location) {
+    try {
+      redirect = Object.fromEntries(new URL(location, 'http://relative.invalid').searchParams);
+    } catch {
+      // not a URL: no parameters
+    }
+  }
+  const cookies: Record<string, string> = {};
+  for (const line of wire.setCookies ?? []) {
+    const [pair, ...attributes] = line.split(';').map((s) => s.trim());
+    const at = pair!.indexOf('=');
+    if (at < 1) continue;
+    const value = pair!.slice(at + 1);
+    cookies[pair!.slice(0, at)] = attributes.some((a) => /^max-age=0$/i.test(a)) ? '' : value;
+  }
+  return { body: parseJson(wire.body), ...(location ? { location } : {}), redirect, cookies };
 }
 
 function readProduce(wire: Wire, key: string): Omit<Seen, 'ms'> {

@@ -385,6 +385,134 @@ export const licenseLifecycle: Scenario = {
   },
 };
 
+// ================================================================ joint operation (Kit sync, SSO login)
+
+/** A browser's GET of a public route of the API. */
+const page = (name: string, path: string, query: (v: Vars) => Record<string, string>, cookies: (v: Vars) => Record<string, string>, expect: (v: Vars) => Expect, extra: Partial<StepDef> = {}): StepDef => ({
+  name,
+  needs: 'local marketplace', // the tenant lives only in the local marketplace's identity service
+  call: (v) => ({ kind: 'route', path, query: query(v), cookies: cookies(v) }),
+  expect,
+  ...extra,
+});
+
+/** The whole sign-in of `user`: /sso/login → the identity service's authorize (login_hint) → /sso/callback. Saves `<as>Session`. */
+const signIn = (code: string, user: string, as: string): StepDef[] => [
+  page(`${user}: /sso/login redirects to the identity service`, '/sso/login', () => ({ tenant: code }), () => ({}), () => ({
+    code: '302',
+    fields: { 'redirect.state': ANY, 'cookies.kg_login': ANY },
+    check: { text: 'to …/oauth2/authorize', test: (json: { location: string }) => new URL(json.location).pathname.endsWith('/oauth2/authorize') },
+  }), { save: { [`${as}Authorize`]: 'location', [`${as}Login`]: 'cookies.kg_login' } }),
+  {
+    name: `${user}: the identity service approves (login_hint)`,
+    needs: 'local marketplace',
+    call: (v) => {
+      const url = new URL(v[`${as}Authorize`]!);
+      url.searchParams.set('login_hint', user);
+      return { kind: 'browse', url: url.toString() };
+    },
+    expect: (v) => ({
+      code: '302',
+      fields: { 'redirect.code': ANY, 'redirect.state': new URL(v[`${as}Authorize`] ?? 'http://x.invalid/?state=').searchParams.get('state') },
+      check: { text: 'back to /sso/callback', test: (json: { location: string }) => new URL(json.location).pathname === '/sso/callback' },
+    }),
+    save: { [`${as}Code`]: 'redirect.code', [`${as}State`]: 'redirect.state' },
+  },
+  page(
+    `${user}: /sso/callback (kg_login) opens a session`,
+    '/sso/callback',
+    (v) => ({ code: v[`${as}Code`]!, state: v[`${as}State`]! }),
+    (v) => ({ kg_login: v[`${as}Login`]! }),
+    () => ({ code: '302', fields: { 'cookies.kg_session': ANY, 'cookies.kg_login': '' } }),
+    { save: { [`${as}Session`]: 'cookies.kg_session' } },
+  ),
+];
+
+const session = (name: string, as: string, expect: Expect): StepDef => page(name, '/sso/session', () => ({}), (v) => ({ kg_session: v[`${as}Session`]! }), () => expect);
+
+export const jointOperation: Scenario = {
+  name: 'joint-operation',
+  title: 'joint-operation onboarding: the Kit syncs a tenant, its users sign in (SSO), a disabled user loses the session, logout',
+  local: true,
+  steps: (id) => {
+    const code = `t${id}`.toLowerCase().slice(0, 64);
+    return [
+      {
+        name: 'the marketplace creates the tenant (tenant, application, departments, users synced)',
+        needs: 'local marketplace',
+        call: () => ({
+          kind: 'local',
+          method: 'POST',
+          path: '/__local/kit/tenants',
+          body: {
+            tenantCode: code,
+            name: `Market ${id}`,
+            departments: [
+              { orgCode: 'HQ', orgName: 'Head office' },
+              { orgCode: 'HQ-DEV', orgName: 'Development', parentCode: 'HQ' },
+            ],
+            users: [
+              { userName: 'alice', name: 'Alice', role: 'admin', orgCode: 'HQ' },
+              { userName: 'bob', name: 'Bob', role: 'user', orgCode: 'HQ-DEV' },
+              { userName: 'carol', name: 'Carol', role: 'user', orgCode: 'HQ-DEV', enable: 'false' },
+            ],
+          },
+        }),
+        expect: () => ({
+          code: '200',
+          fields: { tenantCode: code, tenantId: ANY },
+          check: {
+            text: 'tenantSync, applicationSync, allOrgSync, authSync all 000000',
+            test: (json: { results: Array<{ path: string; resultCode: string }> }) =>
+              ['tenantSync', 'applicationSync', 'allOrgSync', 'authSync'].every((n) => json.results.some((r) => r.path.endsWith(n))) &&
+              json.results.every((r) => r.resultCode === '000000'),
+          },
+        }),
+        save: { tenantId: 'tenantId' },
+      },
+      {
+        name: 'the operator sees the tenant: user counts and department tree',
+        needs: 'internal routes',
+        call: (v) => ({ kind: 'internal', method: 'GET', resource: '/internal/tenants/{tenantId}', pathParameters: { tenantId: v.tenantId! } }),
+        expect: () => ({
+          code: '200',
+          fields: {
+            tenantCode: code,
+            status: 'active',
+            'applications.0.hasClientSecret': true,
+            'applications.0.users.active': 2,
+            'applications.0.users.disabled': 1,
+            'departments.count': 2,
+          },
+          check: {
+            text: 'tree HQ > HQ-DEV',
+            test: (json: { departments: { tree: Array<{ orgCode: string; children: Array<{ orgCode: string }> }> } }) =>
+              json.departments.tree.length === 1 && json.departments.tree[0]!.orgCode === 'HQ' && json.departments.tree[0]!.children.map((c) => c.orgCode).join() === 'HQ-DEV',
+          },
+        }),
+      },
+      ...signIn(code, 'bob', 'bob'),
+      session('bob: /sso/session says who', 'bob', { code: '200', fields: { 'body.userName': 'bob', 'body.tenantCode': code, 'body.orgCode': 'HQ-DEV' } }),
+      ...signIn(code, 'alice', 'alice'),
+      session('alice: /sso/session says who', 'alice', { code: '200', fields: { 'body.userName': 'alice', 'body.role': 'admin' } }),
+      {
+        name: 'the tenant disables bob (authSync flag 2)',
+        needs: 'local marketplace',
+        call: () => ({ kind: 'local', method: 'POST', path: `/__local/kit/tenants/${code}/users`, body: { flag: 2, users: [{ userName: 'bob', enable: 'false' }] } }),
+        expect: () => ({ code: '200', fields: { 'results.0.resultCode': '000000' } }),
+      },
+      session("bob's session is withdrawn", 'bob', { code: '401', fields: { 'cookies.kg_session': '' } }),
+      session('alice is still signed in', 'alice', { code: '200', fields: { 'body.userName': 'alice' } }),
+      page('alice logs out (through the identity service)', '/sso/logout', () => ({}), (v) => ({ kg_session: v.aliceSession! }), () => ({
+        code: '302',
+        fields: { 'cookies.kg_session': '' },
+        check: { text: 'to …/logout', test: (json: { location: string }) => new URL(json.location).pathname.endsWith('/logout') },
+      })),
+      session("alice's session is over", 'alice', { code: '401' }),
+    ];
+  },
+};
+
 export const SCENARIOS: readonly Scenario[] = [
   dialTest,
   yearlyPurchase,
@@ -400,6 +528,7 @@ export const SCENARIOS: readonly Scenario[] = [
   packageExhaustion,
   v1Lifecycle,
   licenseLifecycle,
+  jointOperation,
 ];
 
 export const scenarioNamed = (name: string) => SCENARIOS.find((s) => s.name === name);
