@@ -8,6 +8,7 @@
  *   - joint-operation (spec 3.9, 3.10): the merchant's RSA key pair, generated once into .local/kit-{private,public}.pem
  *     unless KOOGALLERY_KIT_PRIVATE_KEY(_FILE) is set; the local marketplace's identity service under /idp/ and its
  *     Kit driver (`POST /__local/kit/tenants`) syncing tenants to the API with the Kit and V1 keys
+ *   - PRODUCT_CATALOGUE: a local default with one hardware SKU (`sku-local-hardware`) unless one is set
  * Ctrl-C stops all of it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,6 +16,7 @@ import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { LOCAL_CATALOGUE } from '../../shared/market/catalogue.ts';
 import { LOCAL_DEFAULTS } from '../../shared/secrets.ts';
 import { ensureTable, localClient, startDynamoLocal } from './dynamodb.ts';
 import { startLocalMarketplace, type LocalMarketplace } from './marketplace.ts';
@@ -137,6 +139,10 @@ async function main() {
     );
   } else log(`open APIs at ${apiUrl}`);
 
+  // a hardware SKU for hardware supervision (`npm run market -- hardware`) unless the user brings a catalogue
+  const catalogue = env.PRODUCT_CATALOGUE || JSON.stringify(LOCAL_CATALOGUE);
+  log(`product catalogue ${env.PRODUCT_CATALOGUE ? 'from PRODUCT_CATALOGUE' : '(local default)'}: ${catalogue}`);
+
   const childEnv = {
     ...env,
     DYNAMODB_ENDPOINT: dynamo.endpoint,
@@ -149,6 +155,7 @@ async function main() {
     AWS_REGION: env.AWS_REGION || 'ap-southeast-1',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     SSO_BASE_URL: env.SSO_BASE_URL || `http://127.0.0.1:${port}`,
+    PRODUCT_CATALOGUE: catalogue,
     ...(kitKeys.generatedFile ? { KOOGALLERY_KIT_PRIVATE_KEY_FILE: kitKeys.generatedFile } : {}),
   };
   const offline: ChildProcess = spawn(process.execPath, [`${root}node_modules/osls/bin/serverless.js`, 'offline', 'start', '--stage', 'local'], {

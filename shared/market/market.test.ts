@@ -20,6 +20,8 @@ import { handler as expiryFreeze } from '#functions/expiryFreeze/handler';
 import { handler as resourceRelease } from '#functions/resourceRelease/handler';
 import { handler as usagePush } from '#functions/usagePush/handler';
 import { handler as getTenant } from '#functions/getTenant/handler';
+import { handler as hardwareOrders } from '#functions/hardwareOrders/handler';
+import { handler as hardwareAutoAccept } from '#functions/hardwareAutoAccept/handler';
 import { handler as tenantSync } from '#functions/tenantSync/handler';
 import { handler as applicationSync } from '#functions/applicationSync/handler';
 import { handler as authSync } from '#functions/authSync/handler';
@@ -36,6 +38,7 @@ import { KIT_KEY, merchantKeyPair, V1_KEY } from '#shared/testing/kitCalls';
 import { main } from '../../scripts/market.ts';
 import { inProcessDeliver, inProcessDeliverV1, inProcessPorts, type Deliver, type MarketPorts, type Wire } from './ports.ts';
 import { plan, runScenario, type ScenarioResult } from './runner.ts';
+import { LOCAL_CATALOGUE } from './catalogue.ts';
 import { SCENARIOS, scenarioNamed } from './scenarios.ts';
 
 const keys = merchantKeyPair();
@@ -53,7 +56,7 @@ let h: Harness;
 /** a local marketplace whose Kit driver delivers to the real Kit handlers (the harness's has none) */
 let kitMarket: LocalMarketplace;
 beforeAll(async () => {
-  h = await startHarness({ KOOGALLERY_KIT_PRIVATE_KEY: keys.privateKey, SSO_BASE_URL: 'http://127.0.0.1:3000' });
+  h = await startHarness({ KOOGALLERY_KIT_PRIVATE_KEY: keys.privateKey, SSO_BASE_URL: 'http://127.0.0.1:3000', PRODUCT_CATALOGUE: JSON.stringify(LOCAL_CATALOGUE) });
   kitMarket = await startLocalMarketplace({
     port: 0,
     credentials: {},
@@ -78,8 +81,11 @@ const ports = (deliver: Deliver = inProcessDeliver(produce), routes: Record<stri
       '/internal/instances/{instanceId}': getInstance,
       '/internal/licenses/{code}/activate': licenses,
       '/internal/tenants/{tenantId}': getTenant,
+      '/internal/orders/{orderId}': hardwareOrders,
+      '/internal/orders/{orderId}/shipment': hardwareOrders,
+      '/internal/orders/{orderId}/sign-off': hardwareOrders,
     },
-    jobs: { expiryFreeze, resourceRelease, usagePush },
+    jobs: { expiryFreeze, resourceRelease, usagePush, hardwareAutoAccept },
     routes: { ...SSO, ...routes },
     marketplace: h.marketplace.url,
     kitMarketplace: kitMarket.url,
@@ -178,7 +184,7 @@ describe('npm run market --chaos', () => {
     expect(plan(scenario, scenario.steps('X'), { chaos: true, seed: 7 }).map((p) => [p.index, p.copies, p.replay])).toEqual(d.map((p) => [p.index, p.copies, p.replay]));
   });
 
-  it.each(['yearly-purchase', 'renewal-change', 'upgrade', 'on-demand-usage', 'joint-operation'])('%s passes with chaos (seed 3)', async (name) => {
+  it.each(['yearly-purchase', 'renewal-change', 'upgrade', 'on-demand-usage', 'joint-operation', 'hardware'])('%s passes with chaos (seed 3)', async (name) => {
     const result = await runScenario(scenarioNamed(name)!, ports(), { ...options, chaos: true, seed: 3 });
     expect(failures(result)).toEqual([]);
   });

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { OrderInfo } from '../openapi/order.ts';
 import { formatMarketTime } from '../protocol/time.ts';
+import { LOCAL_HARDWARE_SKU } from './catalogue.ts';
 import { ANY, type Call, type Expect, type Scenario, type StepDef, type Vars } from './runner.ts';
 
 const HOUR = 3_600_000;
@@ -513,6 +514,59 @@ export const jointOperation: Scenario = {
   },
 };
 
+// ================================================================ hardware (service supervision)
+
+/** An operator route of a supervised (hardware) order. */
+const orderRoute = (name: string, orderId: string, action: '' | 'shipment' | 'sign-off', body: (() => unknown) | undefined, expect: Expect): StepDef => ({
+  name,
+  needs: 'internal routes',
+  call: () => ({
+    kind: 'internal',
+    method: body ? 'POST' : 'GET',
+    resource: `/internal/orders/{orderId}${action ? `/${action}` : ''}`,
+    pathParameters: { orderId },
+    ...(body ? { body: JSON.stringify(body()) } : {}),
+  }),
+  expect: () => expect,
+});
+
+/** Shipped to `waybillPhone`, signed for 11 days ago (past the 10 days of auto-acceptance). */
+const shippedAndSigned = (label: string, orderId: string, waybillPhone: string, phoneMatch: boolean): StepDef[] => [
+  call(`${label}: notify`, () => ({ activity: 'orderNotify', ...line(orderId), testFlag: '0' }), ok, { resend: true }),
+  orderRoute(`${label}: supervised, awaiting shipment`, orderId, '', undefined, {
+    code: '200',
+    fields: { 'lines.0.state': 'AWAITING_SHIPMENT', 'lines.0.buyerPhone': '186****5678' },
+  }),
+  orderRoute(`${label}: shipped`, orderId, 'shipment', () => ({ carrier: 'SF Express', trackingNumber: `SF${orderId}`.slice(0, 64), waybillPhone }), {
+    code: '200',
+    fields: { state: 'SHIPPED', phoneMatch },
+  }),
+  orderRoute(`${label}: signed for 11 days ago`, orderId, 'sign-off', () => ({ signedAt: new Date(Date.now() - 11 * DAY).toISOString() }), {
+    code: '200',
+    fields: { state: 'SIGNED', phoneMatch },
+  }),
+];
+
+export const hardware: Scenario = {
+  name: 'hardware',
+  title: `a hardware order (${LOCAL_HARDWARE_SKU}): shipped, signed, auto-accepted after 10 days; a phone mismatch is only reminded`,
+  orders: (id) => [
+    order(id, { chargingMode: 'ONE_TIME', skuCode: LOCAL_HARDWARE_SKU, linearValue: 1 }),
+    order(`${id}M`, { chargingMode: 'ONE_TIME', skuCode: LOCAL_HARDWARE_SKU, linearValue: 1 }),
+  ],
+  steps: (id) => [
+    ...shippedAndSigned('waybill phone = buyer phone', id, '+86 186-1234-5678', true),
+    ...shippedAndSigned('another waybill phone', `${id}M`, '13900000000', false),
+    job('auto-acceptance as of now', 'hardwareAutoAccept', () => new Date()),
+    orderRoute('accepted automatically', id, '', undefined, { code: '200', fields: { 'lines.0.state': 'ACCEPTED', 'lines.0.acceptedBy': 'auto' } }),
+    orderRoute('mismatch: not accepted, the buyer reminded', `${id}M`, '', undefined, {
+      code: '200',
+      fields: { 'lines.0.state': 'SIGNED', 'lines.0.remindersSent': 1 },
+      check: { text: 'a reminder notification', test: (json: { notifications: unknown[] }) => json.notifications.length === 1 },
+    }),
+  ],
+};
+
 export const SCENARIOS: readonly Scenario[] = [
   dialTest,
   yearlyPurchase,
@@ -529,6 +583,7 @@ export const SCENARIOS: readonly Scenario[] = [
   v1Lifecycle,
   licenseLifecycle,
   jointOperation,
+  hardware,
 ];
 
 export const scenarioNamed = (name: string) => SCENARIOS.find((s) => s.name === name);
