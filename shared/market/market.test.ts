@@ -36,7 +36,7 @@ import { startLocalMarketplace, type LocalMarketplace } from '#infra/local/marke
 import type { Deliver as KitDeliver } from '#infra/local/kitDriver';
 import { KIT_KEY, merchantKeyPair, V1_KEY } from '#shared/testing/kitCalls';
 import { main } from '../../scripts/market.ts';
-import { inProcessDeliver, inProcessDeliverV1, inProcessPorts, type Deliver, type MarketPorts, type Wire } from './ports.ts';
+import { httpPorts, inProcessDeliver, inProcessDeliverV1, inProcessPorts, type Deliver, type MarketPorts, type Wire } from './ports.ts';
 import { plan, runScenario, type ScenarioResult } from './runner.ts';
 import { LOCAL_CATALOGUE } from './catalogue.ts';
 import { SCENARIOS, scenarioNamed } from './scenarios.ts';
@@ -218,6 +218,32 @@ describe('npm run market --target', () => {
       '--target: its order lives only in the local marketplace',
       ...Array.from({ length: 4 }, () => ['--target: needs the clock', '--target: needs the internal routes']).flat(),
     ]);
+    for (const name of ['joint-operation', 'hardware']) {
+      const result = await runScenario(scenarioNamed(name)!, ports(), { ...options, target: true });
+      expect([result.passed, result.failed, result.skipped === result.rows.length]).toEqual([0, 0, true]);
+    }
+  });
+});
+
+// ================================================================ the browser port over HTTP
+
+describe('httpPorts route', () => {
+  it('sends the cookies, does not follow the redirect, reads every Set-Cookie', async () => {
+    const { createServer } = await import('node:http');
+    const server = createServer((req, res) => {
+      res.writeHead(302, { Location: `http://idp.invalid/authorize?state=s1&seen=${encodeURIComponent(req.headers.cookie ?? '')}`, 'Set-Cookie': ['a=1; Path=/', 'b=; Max-Age=0'] });
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const wire = await httpPorts({ api: `http://127.0.0.1:${port}` }).route!({ path: '/sso/login', query: { tenant: 't' }, cookies: { kg_login: 'x', other: 'y' } });
+      expect(wire.status).toBe(302);
+      expect(wire.setCookies).toEqual(['a=1; Path=/', 'b=; Max-Age=0']);
+      expect(new URL(wire.headers.location!).searchParams.get('seen')).toBe('kg_login=x; other=y');
+    } finally {
+      server.close();
+    }
   });
 });
 
