@@ -14,6 +14,7 @@ import { formatMarketTime, formatMarketTimeMillis } from '#shared/protocol/time'
 import { computeAuthToken, decryptV1, encryptV1 } from '#shared/protocol/v1';
 import { getRuntime } from '#shared/runtime';
 import { freshOrder, invoke, signedEvent, startHarness, type Answer, type Harness } from '#shared/testing/harness';
+import { v1Event } from '#shared/testing/apiEvents';
 import { handler as produce } from '../produce/handler.ts';
 import { handler, lineFor } from './handler.ts';
 
@@ -48,30 +49,10 @@ function signV1(params: Record<string, string>, opts: { key?: string; at?: Date 
   return { ...all, authToken: computeAuthToken(opts.key ?? KEY, all) };
 }
 
-/** API Gateway REST (proxy): the query already percent-decoded, in both maps; no raw query string. */
-function restEvent(params: Record<string, string> | Array<[string, string]>): APIGatewayProxyEvent {
-  const entries = Array.isArray(params) ? params : Object.entries(params);
-  const multi: Record<string, string[]> = {};
-  for (const [k, v] of entries) (multi[k] ??= []).push(v);
-  return {
-    httpMethod: 'GET',
-    path: '/produce/v1',
-    resource: '/produce/v1',
-    body: null,
-    isBase64Encoded: false,
-    headers: { Accept: 'application/json' },
-    multiValueHeaders: {},
-    queryStringParameters: Object.fromEntries(entries),
-    multiValueQueryStringParameters: multi,
-    pathParameters: null,
-    stageVariables: null,
-    requestContext: {} as APIGatewayProxyEvent['requestContext'],
-  };
-}
 
 /** An event that carries the raw query string (HTTP API style): decoded by parseV1Query. */
 function rawEvent(raw: string): APIGatewayProxyEvent {
-  return { ...restEvent({}), queryStringParameters: null, multiValueQueryStringParameters: null, rawQueryString: raw } as APIGatewayProxyEvent;
+  return { ...v1Event({}), queryStringParameters: null, multiValueQueryStringParameters: null, rawQueryString: raw } as APIGatewayProxyEvent;
 }
 
 /** Sends a V1 call; every answer must carry a Body-Sign by `signKey` over its exact bytes. */
@@ -83,7 +64,7 @@ async function v1(event: APIGatewayProxyEvent, signKey = KEY): Promise<Answer> {
 }
 /** answers are signed with the key that verified, else with the newest V1 key */
 const call = (params: Record<string, string>, opts?: { key?: string; at?: Date }) =>
-  v1(restEvent(signV1(params, opts)), opts?.key === OLD_KEY ? OLD_KEY : KEY);
+  v1(v1Event(signV1(params, opts)), opts?.key === OLD_KEY ? OLD_KEY : KEY);
 
 const v2 = (body: Record<string, unknown>) => invoke(produce as never, signedEvent(body));
 
@@ -140,21 +121,21 @@ describe('authToken test vectors (spec 2.3) through the handler', () => {
       buyerInfo: { customerId: '68cbc86abc2018ab880d92f36422fa0e', mobilePhone: '13000000000' },
     });
     vi.useFakeTimers({ toFake: ['Date'], now: AT });
-    const tv1 = await v1(restEvent({ ...TV1, authToken: '+gY91I4Nb4jWMY6gsXkgA4vJI+2cFV2/LI4dAdCppU8=' }));
+    const tv1 = await v1(v1Event({ ...TV1, authToken: '+gY91I4Nb4jWMY6gsXkgA4vJI+2cFV2/LI4dAdCppU8=' }));
     expect(tv1.json).toMatchObject({ resultCode: '000000', instanceId: TV1.businessId, encryptType: '1' });
     // the line whose productId matches, not the first one
     expect((await instance(TV1.businessId!))?.orderLineId).toBe('CS1906666666ABCDE-000001');
 
     // the token over the still-encoded values is refused, also when sent through the raw query string
     const encodedToken = 'ms3A08h7LKN5f1a99VsvWoIW30vsPu0GC4FYchcPbyY=';
-    for (const event of [rawEvent(`${TV2_RAW}&authToken=${encodeURIComponent(encodedToken)}`), restEvent({ ...Object.fromEntries(new URLSearchParams(TV2_RAW)), authToken: encodedToken })])
+    for (const event of [rawEvent(`${TV2_RAW}&authToken=${encodeURIComponent(encodedToken)}`), v1Event({ ...Object.fromEntries(new URLSearchParams(TV2_RAW)), authToken: encodedToken })])
       expect((await v1(event)).json.resultCode).toBe('000001');
 
     const correct = 'w3O4OZm8yE3SQPOfVhpSmDje0yUSbX8L5qB/2UshkEc=';
     const tv2 = await v1(rawEvent(`${TV2_RAW}&authToken=${encodeURIComponent(correct)}`));
     expect(tv2.json).toMatchObject({ resultCode: '000000', instanceId: TV1.businessId });
     // the same request as API Gateway REST delivers it (values decoded) is the same token: its nonce is used
-    const rest = await v1(restEvent({ ...Object.fromEntries(new URLSearchParams(TV2_RAW)), authToken: correct }));
+    const rest = await v1(v1Event({ ...Object.fromEntries(new URLSearchParams(TV2_RAW)), authToken: correct }));
     expect(rest.json).toEqual({ resultCode: '000001', resultMsg: 'nonce already used' });
   });
 
@@ -176,19 +157,19 @@ describe('verification', () => {
     const params = { activity: 'newInstance', orderId: o.orderId, businessId: randomUUID(), productId: 'OFFI0001' };
     expect((await call(params, { key: 'not-a-v1-key' })).json.resultCode).toBe('000001');
     // wrong key: the answer is signed with the newest V1 key
-    expect((await v1(restEvent(signV1(params, { key: 'not-a-v1-key' })), KEY)).json.resultMsg).toBe('authToken mismatch');
+    expect((await v1(v1Event(signV1(params, { key: 'not-a-v1-key' })), KEY)).json.resultMsg).toBe('authToken mismatch');
     expect((await call(params, { at: new Date(Date.now() - 11 * 60_000) })).json.resultCode).toBe('000001');
     expect((await call(params, { at: new Date(Date.now() + 2 * 60_000) })).json.resultCode).toBe('000001');
     const signed = signV1(params);
-    const dup = await v1(restEvent([...Object.entries(signed), ['orderId', 'CS-OTHER']]));
+    const dup = await v1(v1Event([...Object.entries(signed), ['orderId', 'CS-OTHER']]));
     expect(dup.json).toMatchObject({ resultCode: '000001', resultMsg: expect.stringContaining('duplicate query parameter "orderId"') });
     expect((await v1(rawEvent(`${rawQuery(signed)}&orderId=x`))).json.resultCode).toBe('000001');
     expect((await v1(rawEvent(`${rawQuery(signed)}%ZZ=1`))).json.resultCode).toBe('000001');
     // nothing of the refused calls was written
     expect(await (await services()).store.findInstanceIdByOrderLine(o.orderId, o.orderLine[0]!.orderLineId)).toBeUndefined();
-    const first = await v1(restEvent(signed));
+    const first = await v1(v1Event(signed));
     expect(first.json.resultCode).toBe('000000');
-    expect((await v1(restEvent(signed))).json).toEqual({ resultCode: '000001', resultMsg: 'nonce already used' });
+    expect((await v1(v1Event(signed))).json).toEqual({ resultCode: '000001', resultMsg: 'nonce already used' });
   });
 
   it('verifies with an older V1 key during a rotation and signs the answer with it', async () => {
@@ -203,7 +184,7 @@ describe('verification', () => {
     const keys = secrets.v1Keys;
     secrets.v1Keys = [];
     try {
-      const answer = await invoke(handler as never, restEvent(signV1({ activity: 'queryInstance', instanceId: 'x' })));
+      const answer = await invoke(handler as never, v1Event(signV1({ activity: 'queryInstance', instanceId: 'x' })));
       expect(answer.json).toEqual({ resultCode: '000001', resultMsg: 'V1 key not configured' });
     } finally {
       secrets.v1Keys = keys;
@@ -213,7 +194,7 @@ describe('verification', () => {
   it('reads a `+` that API Gateway left in a value as a space when that is what was signed', async () => {
     const o = order();
     const params = signV1({ activity: 'newInstance', orderId: o.orderId, businessId: randomUUID(), productId: 'OFFI0001', customerName: 'Acme Corp' });
-    const answer = await v1(restEvent({ ...params, customerName: 'Acme+Corp' }));
+    const answer = await v1(v1Event({ ...params, customerName: 'Acme+Corp' }));
     expect(answer.json.resultCode).toBe('000000');
   });
 

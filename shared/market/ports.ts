@@ -3,7 +3,7 @@
  * (`npm start`) or any deployment (`--target`), or in process through the real handlers (tests).
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { internalEvent, produceEvent, type InternalRequest } from '../testing/apiEvents.ts';
+import { internalEvent, produceEvent, v1Event, type InternalRequest } from '../testing/apiEvents.ts';
 import { ssoEvent } from '../testing/ssoBrowser.ts';
 
 /** An HTTP answer as the marketplace reads it. */
@@ -138,20 +138,7 @@ export const inProcessDeliverV1 =
   async (params) =>
     asWire(
       (await handler(
-        {
-          httpMethod: 'GET',
-          path: '/produce/v1',
-          resource: '/produce/v1',
-          body: null,
-          isBase64Encoded: false,
-          headers: { Accept: 'application/json' },
-          multiValueHeaders: {},
-          queryStringParameters: params,
-          multiValueQueryStringParameters: Object.fromEntries(Object.entries(params).map(([k, v]) => [k, [v]])),
-          pathParameters: null,
-          stageVariables: null,
-          requestContext: {},
-        },
+        v1Event(params),
         context,
       )) as APIGatewayProxyResult,
     );

@@ -51,3 +51,27 @@ export function internalEvent(r: InternalRequest): APIGatewayProxyEvent {
     requestContext: {},
   } as unknown as APIGatewayProxyEvent;
 }
+
+/**
+ * GET /produce/v1 as API Gateway (REST, proxy) delivers it: the query already percent-decoded, in both
+ * maps; no raw query string. A parameter may be given twice (a list of pairs).
+ */
+export function v1Event(params: Record<string, string> | Array<[string, string]>): APIGatewayProxyEvent {
+  const entries = Array.isArray(params) ? params : Object.entries(params);
+  const multi: Record<string, string[]> = {};
+  for (const [k, v] of entries) (multi[k] ??= []).push(v);
+  return {
+    httpMethod: 'GET',
+    path: '/produce/v1',
+    resource: '/produce/v1',
+    body: null,
+    isBase64Encoded: false,
+    headers: { Accept: 'application/json' },
+    multiValueHeaders: {},
+    queryStringParameters: Object.fromEntries(entries),
+    multiValueQueryStringParameters: multi,
+    pathParameters: null,
+    stageVariables: null,
+    requestContext: {} as APIGatewayProxyEvent['requestContext'],
+  };
+}
