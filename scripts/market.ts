@@ -68,7 +68,8 @@ export async function main(argv: string[], io: CliIo, cli: CliEnv = { env: proce
     httpPorts({
       api: target ?? `http://127.0.0.1:${env.PORT || 3000}`,
       lambda: `http://127.0.0.1:${env.LAMBDA_PORT || 3002}`,
-      marketplace: env.KOOGALLERY_API_URL || `http://127.0.0.1:${env.MARKETPLACE_PORT || 4010}`,
+      // the local marketplace only: never KOOGALLERY_API_URL (the real open API, where test orders must not go)
+      marketplace: env.MARKETPLACE_URL || `http://127.0.0.1:${env.MARKETPLACE_PORT || 4010}`,
     });
 
   const results: ScenarioResult[] = [];

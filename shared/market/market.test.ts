@@ -138,6 +138,20 @@ describe('npm run market against broken handlers', () => {
     expect(failures(result)).toEqual([expect.stringMatching(/^step 2 "purchase \(resend, fresh nonce\)": expected 000000 instanceId=\S+, saw instanceId=a-different-instance$/)]);
   });
 
+  it('a newInstance answered 000000 with no instanceId fails there, and what depended on it fails too (never a pass by skipping)', async () => {
+    const real = inProcessDeliver(produce);
+    const noId: Deliver = async (raw, query) => {
+      const wire = await real(raw, query);
+      if (JSON.parse(raw).activity !== 'newInstance') return wire;
+      const body = JSON.stringify({ ...JSON.parse(wire.body), instanceId: null });
+      return { ...wire, headers: { ...wire.headers, 'body-sign': bodySignHeader(options.accessKey, body) }, body };
+    };
+    const result = await runScenario(scenarioNamed('yearly-purchase')!, ports(noId), options);
+    expect(failures(result)[0]).toMatch(/^step 2 "purchase": expected 000000 instanceId=\S+, saw instanceId=null$/);
+    expect(result.rows.filter((r) => r.verdict === 'skip')).toEqual([]);
+    expect(result.failed).toBeGreaterThanOrEqual(3);
+  });
+
   it('an answer without a valid Body-Sign is a violation', async () => {
     const real = inProcessDeliver(produce);
     const unsigned: Deliver = async (raw, query) => ({ ...(await real(raw, query)), headers: {} });

@@ -261,7 +261,9 @@ export async function runScenario(scenario: Scenario, ports: MarketPorts, option
       continue;
     }
     if (!call || blocked) {
-      rows.push(skipRow(rows, step, def.name, label, blocked ?? 'blocked'));
+      // a step that cannot run because an earlier answer lacked what it needs is a violation, not a skip
+      const why = blocked ?? 'blocked';
+      rows.push({ ...skipRow(rows, step, def.name, label, why), verdict: 'FAIL', note: `step ${step} "${def.name}": ${why}` });
       continue;
     }
     const expect = def.expect(vars);
@@ -392,7 +394,8 @@ function mismatches(seen: Seen, expect: Expect): string[] {
   if (codes.length && !codes.includes(seen.code)) problems.push(`code ${seen.code}`);
   for (const [path, value] of Object.entries(expect.fields ?? {})) {
     const actual = get(seen.json, path);
-    if (value === ANY ? actual === undefined : show(actual) !== show(value)) problems.push(`${path}=${actual === undefined ? '(none)' : show(actual)}`);
+    const absent = actual === undefined || actual === null || actual === '';
+    if (value === ANY ? absent : show(actual) !== show(value)) problems.push(`${path}=${actual === undefined ? '(none)' : show(actual)}`);
   }
   if (expect.check && !safeTest(expect.check, seen.json)) problems.push(`not ${expect.check.text}`);
   return problems;
@@ -439,9 +442,14 @@ function judgeCopies(rows: Row[], step: number, name: string, call: string, seen
     const value = get(first.json, path);
     if (typeof value === 'string' && !(variable in vars)) vars[variable] = value;
   }
+  // what later steps need must be in the answer: a missing one fails here, not later as a skip
+  const lacking = first ? Object.entries(def.save ?? {}).filter(([variable]) => !(variable in vars)).map(([, path]) => path) : [];
   // with the variables known, re-read the expectation (a resend's instanceId must be the saved one)
   const resolved = def.expect(vars);
-  if (seen.length === 1) return judge(rows, step, name, call, seen[0]!, resolved);
+  const row = seen.length === 1 ? judge(rows, step, name, call, seen[0]!, resolved) : undefined;
+  if (row && lacking.length && row.verdict === 'ok')
+    return { ...row, verdict: 'FAIL', note: `step ${step} "${name}": the answer lacks ${lacking.join(', ')}` };
+  if (row) return row;
   const isNew = call.startsWith('newInstance');
   const problems: string[] = [];
   seen.forEach((s, copy) => {

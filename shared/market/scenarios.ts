@@ -72,8 +72,8 @@ const job = (name: string, job: string, time: (v: Vars) => Date, expect: Expect 
   expect: () => expect,
 });
 
-const refresh = (name: string, scene: string, orderId: string, expireTime: string, extra: Partial<StepDef> = {}): StepDef =>
-  call(name, (v) => ({ activity: 'refreshInstance', instanceId: v.instanceId!, ...line(orderId), scene, expireTime }), ok, { resend: true, ...extra });
+const refresh = (name: string, scene: string, orderId: string, expireTime: string, extra: Partial<StepDef> = {}, body: Record<string, string> = {}): StepDef =>
+  call(name, (v) => ({ activity: 'refreshInstance', instanceId: v.instanceId!, ...line(orderId), scene, expireTime, ...body }), ok, { resend: true, ...extra });
 
 // ================================================================ the scenarios
 
@@ -94,7 +94,7 @@ export const dialTest: Scenario = {
     { ...query('oneTime'), group: 'dial-query' },
     { ...query('onDemand'), group: 'dial-query' },
     inspect('instance as the operator sees it', { status: 'ACTIVE' }),
-    refresh('renew', 'RENEWAL', 'MOCKMONTYRENEW', '20311124235959', { resend: false }),
+    refresh('renew', 'RENEWAL', 'MOCKMONTYRENEW', '20311124235959', { resend: false }, { testFlag: '1' }),
     call('freeze', (v) => ({ activity: 'updateInstanceStatus', instanceId: v.instanceId!, status: 'FREEZE', testFlag: '1' }), ok),
     call('unfreeze', (v) => ({ activity: 'updateInstanceStatus', instanceId: v.instanceId!, status: 'UNFREEZE', testFlag: '1' }), ok),
     { ...call('release', (v) => ({ activity: 'releaseInstance', instanceId: v.instanceId!, testFlag: '1' }), ok), group: 'dial-release' },
