@@ -79,6 +79,7 @@ const ports = (deliver: Deliver = inProcessDeliver(produce), routes: Record<stri
       '/internal/usage': usage,
       '/internal/instances/{instanceId}/package': usage,
       '/internal/instances/{instanceId}': getInstance,
+      '/internal/licenses/{code}': licenses,
       '/internal/licenses/{code}/activate': licenses,
       '/internal/tenants/{tenantId}': getTenant,
       '/internal/orders/{orderId}': hardwareOrders,

@@ -354,6 +354,12 @@ export const licenseLifecycle: Scenario = {
   local: true,
   steps: (id) => {
     const code = `PL${id}`.slice(0, 64);
+    const read = (name: string, fields: Record<string, unknown>): StepDef => ({
+      name,
+      needs: 'internal routes',
+      call: () => ({ kind: 'internal', method: 'GET', resource: '/internal/licenses/{code}', pathParameters: { code } }),
+      expect: () => ({ code: '200', fields: { code, ...fields } }),
+    });
     return [
       {
         name: 'the marketplace issues the code',
@@ -379,9 +385,13 @@ export const licenseLifecycle: Scenario = {
         ok,
         { resend: true },
       ),
+      read('renewed: the new expiry is stored', { state: 'ACTIVE', usable: true, expireTime: '2033-11-24T23:59:59.000Z' }),
       license('freeze', () => ({ activity: 'updateLicenseCodeStatus', license: code, status: 'FREEZE' }), ok),
+      // the renewed expiry is still ahead: a FREEZE now is one sent before the renewal, arriving late
+      read('a freeze older than the renewal changes nothing', { state: 'ACTIVE', usable: true }),
       license('unfreeze', () => ({ activity: 'updateLicenseCodeStatus', license: code, status: 'UNFREEZE' }), ok),
       license('release', () => ({ activity: 'releaseLicenseCode', license: code }), ok, { resend: true }),
+      read('released for good', { state: 'RELEASED', usable: false }),
     ];
   },
 };
