@@ -44,6 +44,17 @@ export interface Settings {
   v1WindowMs: number;
   /** joint-operation login (spec 3.10) */
   sso: SsoSettings;
+  /** PROVISIONER: the built-in in-process provisioner (`default`) or the signed webhook to the product */
+  provisioner: 'default' | 'webhook';
+  /** set when `provisioner` is `webhook` (README "Webhook provisioner"); its secret is in shared/secrets.ts */
+  provisionerWebhook?: ProvisionerWebhookSettings;
+}
+
+export interface ProvisionerWebhookSettings {
+  /** PROVISIONER_WEBHOOK_URL: https, or http on a loopback host */
+  url: string;
+  /** PROVISIONER_WEBHOOK_TIMEOUT_MS: one provisioning request, its retry included; at most PROVISION_BUDGET_MS */
+  timeoutMs: number;
 }
 
 export interface SsoSettings {
@@ -83,6 +94,29 @@ function releaseModeOf(raw: string | undefined): 'release' | 'report' {
   if (!raw || raw === 'release') return 'release';
   if (raw === 'report') return 'report';
   throw new ConfigError('RELEASE_MODE must be release or report');
+}
+
+function provisionerOf(raw: string | undefined): 'default' | 'webhook' {
+  if (!raw || raw === 'default') return 'default';
+  if (raw === 'webhook') return 'webhook';
+  throw new ConfigError('PROVISIONER must be default or webhook');
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** PROVISIONER_WEBHOOK_URL: an absolute https URL (http only on a loopback host), without credentials. */
+function webhookUrlOf(raw: string | undefined): string {
+  if (!raw) throw new ConfigError('PROVISIONER_WEBHOOK_URL is required when PROVISIONER=webhook');
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('PROVISIONER_WEBHOOK_URL must be an absolute URL');
+  }
+  if (url.username || url.password) throw new ConfigError('PROVISIONER_WEBHOOK_URL must not carry credentials');
+  if (url.protocol === 'https:') return url.href;
+  if (url.protocol === 'http:' && LOOPBACK.has(url.hostname)) return url.href;
+  throw new ConfigError('PROVISIONER_WEBHOOK_URL must use https (http only on localhost)');
 }
 
 const list = (raw: string | undefined) => (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -165,7 +199,15 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       refreshAheadMs: int(env, 'SSO_REFRESH_AHEAD_SECONDS', 300) * 1000,
       identityTimeoutMs: int(env, 'SSO_IDENTITY_TIMEOUT_MS', 3000),
     },
+    provisioner: provisionerOf(env.PROVISIONER),
   };
+  if (settings.provisioner === 'webhook') {
+    const timeoutMs = int(env, 'PROVISIONER_WEBHOOK_TIMEOUT_MS', 1500);
+    if (timeoutMs === 0) throw new ConfigError('PROVISIONER_WEBHOOK_TIMEOUT_MS must be positive');
+    // the webhook is asked within the marketplace's answer budget (the request's signal bounds it too)
+    if (timeoutMs > settings.provisionBudgetMs) throw new ConfigError('PROVISIONER_WEBHOOK_TIMEOUT_MS must not exceed PROVISION_BUDGET_MS');
+    settings.provisionerWebhook = { url: webhookUrlOf(env.PROVISIONER_WEBHOOK_URL), timeoutMs };
+  }
   // an attempt still running must never be due for another one (two tenants for one order line)
   if (settings.provisionRetryDelayMs <= settings.resumeBudgetMs + 2 * settings.openApiTimeoutMs)
     throw new ConfigError('PROVISION_RETRY_DELAY_MS must exceed RESUME_BUDGET_MS + 2 × OPEN_API_TIMEOUT_MS');

@@ -38,6 +38,11 @@ export interface Secrets {
    * stage without `KOOGALLERY_LICENSE_SIGNING_KEY` a key is generated once per process (never in a real Lambda).
    */
   licenseSigningKey?: string;
+  /**
+   * The key signing the requests of the webhook provisioner (HMAC-SHA256, README "Webhook provisioner");
+   * optional, required when PROVISIONER=webhook. Env: PROVISIONER_WEBHOOK_SECRET.
+   */
+  provisionerWebhookSecret?: string;
 }
 
 export const LOCAL_DEFAULTS = {
@@ -67,7 +72,7 @@ export async function loadSecrets(
       maxAge: 300,
       forceFetch,
     });
-    return validate(value ?? {}, `SSM parameter ${settings.secretsParameter}`);
+    return validate(value ?? {}, `SSM parameter ${settings.secretsParameter}`, settings);
   }
   const read = (name: keyof typeof LOCAL_DEFAULTS) =>
     env[name] || (localDefaultsAllowed(settings, env) ? LOCAL_DEFAULTS[name] : undefined);
@@ -82,8 +87,10 @@ export async function loadSecrets(
       kitPrivateKey: privateKeyFromEnv(env),
       licenseSigningKey:
         env.KOOGALLERY_LICENSE_SIGNING_KEY?.replace(/\\n/g, '\n') || (localDefaultsAllowed(settings, env) ? devLicenseSigningKey() : undefined),
+      provisionerWebhookSecret: env.PROVISIONER_WEBHOOK_SECRET || undefined,
     },
     'environment',
+    settings,
   );
 }
 
@@ -106,13 +113,14 @@ function devLicenseSigningKey(): string {
   return devLicenseKey;
 }
 
-function validate(value: Partial<Secrets>, source: string): Secrets {
-  const { accessKeys, ak, sk, dataKeys, kitAccessKeys, v1Keys, kitPrivateKey, licenseSigningKey } = value;
+function validate(value: Partial<Secrets>, source: string, settings: Settings): Secrets {
+  const { accessKeys, ak, sk, dataKeys, kitAccessKeys, v1Keys, kitPrivateKey, licenseSigningKey, provisionerWebhookSecret } = value;
   const missing = [
     !accessKeys?.length && 'accessKeys (KOOGALLERY_ACCESS_KEY)',
     !ak && 'ak (KOOGALLERY_AK)',
     !sk && 'sk (KOOGALLERY_SK)',
     !dataKeys?.length && 'dataKeys (KOOGALLERY_DATA_KEY)',
+    settings.provisioner === 'webhook' && !provisionerWebhookSecret && 'provisionerWebhookSecret (PROVISIONER_WEBHOOK_SECRET)',
   ].filter(Boolean);
   if (missing.length) throw new ConfigError(`missing secrets in ${source}: ${missing.join(', ')}`);
   return {
@@ -124,5 +132,6 @@ function validate(value: Partial<Secrets>, source: string): Secrets {
     v1Keys: v1Keys ?? [],
     ...(kitPrivateKey ? { kitPrivateKey } : {}),
     ...(licenseSigningKey ? { licenseSigningKey } : {}),
+    ...(provisionerWebhookSecret ? { provisionerWebhookSecret } : {}),
   };
 }

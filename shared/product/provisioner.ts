@@ -1,12 +1,27 @@
 /**
- * YOUR PRODUCT PLUGS IN HERE. Return a Provisioner (contract in shared/provisioning/provisioner.ts)
- * that creates the tenant in your product. The default answers with the built-in one, which creates
- * nothing and derives a login from config.
+ * YOUR PRODUCT PLUGS IN HERE. Return a Provisioner (contract in shared/domain/provisioner.ts) that
+ * creates the tenant in your product. The default answers with the built-in one, which creates nothing
+ * and derives a login from config; PROVISIONER=webhook asks your product over a signed webhook instead
+ * (shared/provisioning/webhookProvisioner.ts, README "Webhook provisioner").
  */
 import type { Settings } from '#shared/config';
+import { ConfigError } from '#shared/config';
+import { loadSecrets } from '#shared/secrets';
 import { createDefaultProvisioner } from '#shared/provisioning/defaultProvisioner';
+import { createWebhookProvisioner } from '#shared/provisioning/webhookProvisioner';
 import type { Provisioner } from '#shared/domain/provisioner';
 
 export function createProductProvisioner(settings: Settings): Provisioner {
+  if (settings.provisioner === 'webhook' && settings.provisionerWebhook)
+    return createWebhookProvisioner({
+      url: settings.provisionerWebhook.url,
+      timeoutMs: settings.provisionerWebhook.timeoutMs,
+      // read with the other secrets (SSM is cached for 5 minutes: a rotated secret is picked up)
+      secret: async () => {
+        const secret = (await loadSecrets(settings)).provisionerWebhookSecret;
+        if (!secret) throw new ConfigError('missing secret provisionerWebhookSecret (PROVISIONER_WEBHOOK_SECRET)');
+        return secret;
+      },
+    });
   return createDefaultProvisioner({ frontEndUrl: settings.frontEndUrl, adminUrl: settings.adminUrl });
 }
