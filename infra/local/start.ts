@@ -16,7 +16,7 @@ import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { LOCAL_CATALOGUE } from '../../shared/market/catalogue.ts';
+import { LOCAL_CATALOGUE } from './catalogue.ts';
 import { LOCAL_DEFAULTS } from '../../shared/secrets.ts';
 import { ensureTable, localClient, startDynamoLocal } from './dynamodb.ts';
 import { startLocalMarketplace, type LocalMarketplace } from './marketplace.ts';

@@ -38,7 +38,7 @@ import { KIT_KEY, merchantKeyPair, V1_KEY } from '#shared/testing/kitCalls';
 import { main } from '../../scripts/market.ts';
 import { httpPorts, inProcessDeliver, inProcessDeliverV1, inProcessPorts, type Deliver, type MarketPorts, type Wire } from './ports.ts';
 import { plan, runScenario, type ScenarioResult } from './runner.ts';
-import { LOCAL_CATALOGUE } from './catalogue.ts';
+import { LOCAL_CATALOGUE } from '#infra/local/catalogue';
 import { SCENARIOS, scenarioNamed } from './scenarios.ts';
 
 const keys = merchantKeyPair();

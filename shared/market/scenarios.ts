@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { OrderInfo } from '../openapi/order.ts';
 import { formatMarketTime } from '../protocol/time.ts';
-import { LOCAL_HARDWARE_SKU } from './catalogue.ts';
+import { LOCAL_HARDWARE_SKU } from '../../infra/local/catalogue.ts';
 import { ANY, type Call, type Expect, type Scenario, type StepDef, type Vars } from './runner.ts';
 
 const HOUR = 3_600_000;
