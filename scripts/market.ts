@@ -49,7 +49,7 @@ export async function main(argv: string[], io: CliIo, cli: CliEnv = { env: proce
     return values.help ? 0 : 2;
   }
   const chosen = positionals.includes('all') ? [...SCENARIOS] : positionals.map((name) => scenarioNamed(name));
-  const unknown = positionals.filter((name, i) => name !== 'all' && !chosen[i]);
+  const unknown = positionals.filter((name) => name !== 'all' && !scenarioNamed(name));
   if (unknown.length) {
     io.err(`unknown scenario(s): ${unknown.join(', ')}\n${USAGE}`);
     return 2;
@@ -61,6 +61,23 @@ export async function main(argv: string[], io: CliIo, cli: CliEnv = { env: proce
   }
   const env = cli.env;
   const target = values.target;
+  if (target !== undefined) {
+    // a deployment is checked with its own keys, never the public local ones
+    let url: URL | undefined;
+    try {
+      url = new URL(target);
+    } catch {
+      url = undefined;
+    }
+    if (!url || !/^https?:$/.test(url.protocol) || url.username || url.password) {
+      io.err(`--target must be an http(s) URL without credentials\n${USAGE}`);
+      return 2;
+    }
+    if (!env.KOOGALLERY_ACCESS_KEY) {
+      io.err(`--target needs KOOGALLERY_ACCESS_KEY (and KOOGALLERY_V1_KEY for V1 steps) of that deployment\n${USAGE}`);
+      return 2;
+    }
+  }
   const accessKey = (env.KOOGALLERY_ACCESS_KEY || LOCAL_DEFAULTS.KOOGALLERY_ACCESS_KEY).split(',')[0]!.trim();
   const v1Key = (env.KOOGALLERY_V1_KEY || LOCAL_DEFAULTS.KOOGALLERY_V1_KEY).split(',')[0]!.trim();
   const ports =

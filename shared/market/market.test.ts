@@ -294,5 +294,12 @@ describe('scripts/market.ts', () => {
     expect(out.join('\n')).toMatch(/FAIL: 1 violation\(s\)/);
     expect(out.join('\n')).toMatch(/✗ step 3 "expiry moved"/);
     expect(await main(['no-such'], io().io, { env: {}, ports: () => ports() })).toBe(2);
+    expect(await main(['all', 'no-such'], io().io, { env: {}, ports: () => ports() })).toBe(2);
+    // a deployment is checked with its own keys and a real URL, or not at all
+    const usage = io();
+    expect(await main(['dial-test', '--target', 'https://api.example.com/prod'], usage.io, { env: {}, ports: () => ports() })).toBe(2);
+    expect(usage.out.join('\n')).toMatch(/--target needs KOOGALLERY_ACCESS_KEY/);
+    expect(await main(['dial-test', '--target', 'api.example.com'], io().io, { env: { KOOGALLERY_ACCESS_KEY: 'k' }, ports: () => ports() })).toBe(2);
+    expect(await main(['dial-test', '--target', 'https://user:pw@api.example.com'], io().io, { env: { KOOGALLERY_ACCESS_KEY: 'k' }, ports: () => ports() })).toBe(2);
   });
 });
