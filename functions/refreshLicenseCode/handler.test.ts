@@ -2,8 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatMarketTime } from '#shared/protocol/time';
 import { getRuntime } from '#shared/runtime';
-import { internalEvent } from '#shared/testing/apiEvents';
 import { invoke, signedEvent, startHarness, type Harness } from '#shared/testing/harness';
+import { activatedCode } from '#shared/testing/licenses';
 import { sampleEvent } from '#shared/testing/samples';
 import { handler as licenses } from '../licenses/handler.ts';
 import { handler as updateStatus } from '../updateLicenseCodeStatus/handler.ts';
@@ -17,14 +17,7 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-/** a code activated through our route */
-async function activated(): Promise<string> {
-  const code = `PLT${randomUUID().replace(/-/g, '').slice(0, 16).toUpperCase()}`;
-  h.marketplace.registerLicense({ code, status: 'UNACTIVATED', expireTime: formatMarketTime(new Date(Date.now() + 365 * DAY)), productId: 'P1', orderId: 'CSL1', amount: 1 });
-  const answer = await invoke(licenses as never, internalEvent({ method: 'POST', resource: '/internal/licenses/{code}/activate', pathParameters: { code } }));
-  expect(answer.status).toBe(200);
-  return code;
-}
+const activated = () => activatedCode(h, licenses as never, 'PLT');
 const stored = async (code: string) => (await getRuntime()).services.licenses.getLicense(code);
 const at = (ms: number) => formatMarketTime(new Date(Date.now() + ms));
 const refresh = (license: string, over: Record<string, unknown> = {}) => ({

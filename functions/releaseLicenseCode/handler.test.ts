@@ -1,15 +1,13 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatMarketTime } from '#shared/protocol/time';
 import { getRuntime } from '#shared/runtime';
-import { internalEvent } from '#shared/testing/apiEvents';
 import { invoke, signedEvent, startHarness, type Harness } from '#shared/testing/harness';
+import { activatedCode } from '#shared/testing/licenses';
 import { sampleEvent } from '#shared/testing/samples';
 import { handler as licenses } from '../licenses/handler.ts';
 import { handler as updateStatus } from '../updateLicenseCodeStatus/handler.ts';
 import { handler } from './handler.ts';
 
-const DAY = 86_400_000;
 let h: Harness;
 beforeAll(async () => {
   // a slow shared machine must not turn a marketplace answer into a timeout (the default is 500 ms)
@@ -17,12 +15,7 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-async function activated(): Promise<string> {
-  const code = `PLR${randomUUID().replace(/-/g, '').slice(0, 16).toUpperCase()}`;
-  h.marketplace.registerLicense({ code, status: 'UNACTIVATED', expireTime: formatMarketTime(new Date(Date.now() + 365 * DAY)), productId: 'P1', orderId: 'CSL1', amount: 1 });
-  expect((await invoke(licenses as never, internalEvent({ method: 'POST', resource: '/internal/licenses/{code}/activate', pathParameters: { code } }))).status).toBe(200);
-  return code;
-}
+const activated = () => activatedCode(h, licenses as never, 'PLR');
 const stored = async (code: string) => (await getRuntime()).services.licenses.getLicense(code);
 const release = (body: Record<string, unknown>, nonce?: string) =>
   invoke(handler as never, signedEvent({ activity: 'releaseLicenseCode', ...body }, nonce ? { nonce } : {}));

@@ -2,8 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatMarketTime } from '#shared/protocol/time';
 import { getRuntime } from '#shared/runtime';
-import { internalEvent } from '#shared/testing/apiEvents';
 import { invoke, signedEvent, startHarness, type Harness } from '#shared/testing/harness';
+import { activatedCode } from '#shared/testing/licenses';
 import { sampleEvent } from '#shared/testing/samples';
 import { handler as licenses } from '../licenses/handler.ts';
 import { handler as refresh } from '../refreshLicenseCode/handler.ts';
@@ -17,12 +17,7 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-async function activated(): Promise<string> {
-  const code = `PLS${randomUUID().replace(/-/g, '').slice(0, 16).toUpperCase()}`;
-  h.marketplace.registerLicense({ code, status: 'UNACTIVATED', expireTime: formatMarketTime(new Date(Date.now() + 365 * DAY)), productId: 'P1', orderId: 'CSL1', amount: 1 });
-  expect((await invoke(licenses as never, internalEvent({ method: 'POST', resource: '/internal/licenses/{code}/activate', pathParameters: { code } }))).status).toBe(200);
-  return code;
-}
+const activated = () => activatedCode(h, licenses as never, 'PLS');
 const stored = async (code: string) => (await getRuntime()).services.licenses.getLicense(code);
 const status = (license: string, s: string, nonce?: string) =>
   invoke(handler as never, signedEvent({ activity: 'updateLicenseCodeStatus', license, status: s }, nonce ? { nonce } : {}));
