@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import * as z from '#shared/zod';
-import { activateLicenseCode, heartbeatLicenseCode, licenseView } from '#shared/domain/licenseService';
+import { activateLicenseCode, heartbeatLicenseCode, readLicenseCode } from '#shared/domain/licenseService';
 import { fields } from '#shared/http/callback';
 import { createInternalHandler, parseJsonBody, pathId } from '#shared/http/internalRoute';
 import '#shared/runtime/licensing';
@@ -25,10 +25,7 @@ export const handler = createInternalHandler(async (services, event) => {
   if ('refused' in path) return path.refused;
   const now = requestTime(event);
   const action = event.resource?.split('/').pop();
-  if (event.httpMethod === 'GET' && action === '{code}') {
-    const stored = await services.licenses.getLicense(path.id);
-    return stored ? { status: 200, body: licenseView(stored, true) } : { status: 404, body: { error: 'unknown License code', code: path.id } };
-  }
+  if (event.httpMethod === 'GET' && action === '{code}') return readLicenseCode(services, path.id);
   if (event.httpMethod === 'POST' && action === 'heartbeat') return heartbeatLicenseCode(services, path.id, now);
   if (event.httpMethod === 'POST' && action === 'activate') {
     if (event.body === null || event.body === undefined || event.body.trim() === '') return activateLicenseCode(services, path.id, {}, now);

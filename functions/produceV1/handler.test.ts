@@ -16,7 +16,8 @@ import { getRuntime } from '#shared/runtime';
 import { freshOrder, invoke, signedEvent, startHarness, type Answer, type Harness } from '#shared/testing/harness';
 import { v1Event } from '#shared/testing/apiEvents';
 import { handler as produce } from '../produce/handler.ts';
-import { handler, lineFor } from './handler.ts';
+import { findOrderLineByProduct as lineFor } from '#shared/openapi/order';
+import { handler } from './handler.ts';
 
 /** the product's provisioner (claim first): a login per order line; `nextPassword` overrides one password */
 let nextPassword: string | undefined;

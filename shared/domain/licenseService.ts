@@ -256,3 +256,9 @@ async function checkClaimed(svc: Services, code: string, token: string, previous
   });
   return { status: 200, body: licenseView(settled!, false) };
 }
+
+/** A code's stored facts (no marketplace call), as the licenses routes answer them; 404 when never seen. */
+export async function readLicenseCode(svc: Services, code: string): Promise<{ status: number; body: unknown }> {
+  const stored = await svc.licenses.getLicense(code);
+  return stored ? { status: 200, body: licenseView(stored, true) } : { status: 404, body: { error: 'unknown License code', code } };
+}

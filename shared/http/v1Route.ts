@@ -25,9 +25,9 @@ import middy, { type MiddlewareObj } from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import * as z from '#shared/zod';
+import { fields } from './callback.ts';
 import type { Call, Reply, Services } from '#shared/domain/call';
 import { ResultCode } from '#shared/protocol/resultCodes';
-import { parseMarketTime } from '#shared/protocol/time';
 import { AUTH_TOKEN, parseV1Query, verifyAuthToken, type V1Verdict } from '#shared/protocol/v1';
 import { getRuntime, logger } from '#shared/runtime';
 import { isDebug } from './callback.ts';
@@ -140,18 +140,10 @@ const issuesMessage = (issues: readonly { path: PropertyKey[]; message: string }
 
 /** Field rules of the V1 query parameters (spec 3.14; all values are strings). */
 export const v1Fields = {
-  id: (max = 64) => z.string().check(z.trim(), z.minLength(1, 'must not be empty'), z.maxLength(max, `must be at most ${max} characters`)),
+  id: fields.id,
   optionalText: (max: number) => z.optional(z.string().check(z.maxLength(max, `must be at most ${max} characters`))),
   /** UTC yyyyMMddHHmmss (also with milliseconds), parsed to a Date */
-  marketTime: () =>
-    z.pipe(
-      z.string(),
-      z.transform((value: string, ctx) => {
-        const date = parseMarketTime(value);
-        if (!date) ctx.issues.push({ code: 'custom', message: 'must be a UTC time yyyyMMddHHmmss or yyyyMMddHHmmssSSS', input: value });
-        return date ?? z.NEVER;
-      }),
-    ),
+  marketTime: fields.marketTime,
   /** a decimal with at most 3 decimals, possibly negative (orderAmount) */
   amount: () => z.optional(z.pipe(z.string().check(z.regex(/^-?\d{1,15}(\.\d{1,3})?$/, 'must be a number with at most 3 decimals')), z.transform(Number))),
   flag: () => z.optional(z.enum(['0', '1'])),

@@ -87,3 +87,14 @@ export function findOrderLine(order: OrderInfo, orderLineId?: string): OrderLine
     ? order.orderLine[0]
     : order.orderLine.find((line) => line.orderLineId === orderLineId);
 }
+
+/**
+ * The line a call that names only the order means (V1): the first line whose product matches `productId`
+ * (and `skuCode` when given), else the order's only line; `undefined` when neither.
+ */
+export function findOrderLineByProduct(order: OrderInfo, productId?: string, skuCode?: string): OrderLine | undefined {
+  const matches = (line: OrderLine) =>
+    (productId !== undefined || skuCode !== undefined) &&
+    (line.productInfo ?? []).some((p) => (productId === undefined || p.productId === productId) && (skuCode === undefined || p.skuCode === skuCode));
+  return order.orderLine.find(matches) ?? (order.orderLine.length === 1 ? order.orderLine[0] : undefined);
+}
