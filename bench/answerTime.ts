@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
-import { ensureTable, freePort, localClient, startDynamoLocal } from '../infra/local/dynamodb.ts';
+import { startBenchTable } from './benchTable.ts';
 import { startLocalMarketplace } from '../infra/local/marketplace.ts';
 import { LOCAL_DEFAULTS } from '../shared/secrets.ts';
 
@@ -18,19 +18,8 @@ const RUNS = Number(process.env.BENCH_RUNS || 60);
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
 async function main() {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const dynamo = await startDynamoLocal({ port: await freePort() });
-  const tableName = `bench-${randomUUID()}`;
-  await ensureTable(localClient(dynamo.endpoint), tableName);
   const marketplace = await startLocalMarketplace({ port: 0, credentials: { [LOCAL_DEFAULTS.KOOGALLERY_AK]: LOCAL_DEFAULTS.KOOGALLERY_SK } });
-  Object.assign(process.env, {
-    STAGE: 'local',
-    TABLE_NAME: tableName,
-    DYNAMODB_ENDPOINT: dynamo.endpoint,
-    KOOGALLERY_API_URL: marketplace.url,
-    POWERTOOLS_LOG_LEVEL: 'SILENT',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  });
+  const { dynamo } = await startBenchTable({ KOOGALLERY_API_URL: marketplace.url });
   // imported once the environment is set: the runtime (and its logger) read it when they load
   const { freshOrder, signedEvent } = await import('../shared/testing/harness.ts');
   const { handler } = await import('../functions/produce/handler.ts');

@@ -29,7 +29,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import pMap from 'p-map';
-import { ensureTable, freePort, localClient, startDynamoLocal } from '../infra/local/dynamodb.ts';
+import { startBenchTable } from './benchTable.ts';
 import type { OrderInfo } from '../shared/openapi/order.ts';
 import { OpenApiError, type LicenseClient, type MarketplaceClient } from '../shared/openapi/client.ts';
 import type { Store } from '../shared/storage/store.ts';
@@ -95,18 +95,7 @@ function withFreshKeys(input: TransactWriteCommandInput, conditions: 'kept' | 'n
 }
 
 async function main() {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const dynamo = await startDynamoLocal({ port: await freePort() });
-  const tableName = `bench-${randomUUID()}`;
-  await ensureTable(localClient(dynamo.endpoint), tableName);
-  Object.assign(process.env, {
-    STAGE: 'local',
-    TABLE_NAME: tableName,
-    DYNAMODB_ENDPOINT: dynamo.endpoint,
-    KOOGALLERY_API_URL: 'http://127.0.0.1:9', // never called: the open API answers in-process
-    POWERTOOLS_LOG_LEVEL: 'SILENT',
-    POWERTOOLS_METRICS_DISABLED: 'true',
-  });
+  const { dynamo } = await startBenchTable();
   // imported once the environment is set: the runtime reads it when it loads
   const { freshOrder, signedEvent } = await import('../shared/testing/harness.ts');
   const { probeDynamo, writeRoundTrips } = await import('../shared/testing/dynamoProbe.ts');

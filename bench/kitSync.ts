@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
-import { ensureTable, freePort, localClient, startDynamoLocal } from '../infra/local/dynamodb.ts';
+import { startBenchTable } from './benchTable.ts';
 
 const LIMIT_MS = 5000;
 const TARGET_MS = 2500;
@@ -19,17 +19,7 @@ const DEPARTMENTS = Number(process.env.BENCH_DEPARTMENTS || 5000);
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
 async function main() {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const dynamo = await startDynamoLocal({ port: await freePort() });
-  const tableName = `bench-${randomUUID()}`;
-  await ensureTable(localClient(dynamo.endpoint), tableName);
-  Object.assign(process.env, {
-    STAGE: 'local',
-    TABLE_NAME: tableName,
-    DYNAMODB_ENDPOINT: dynamo.endpoint,
-    KOOGALLERY_API_URL: 'http://127.0.0.1:9',
-    POWERTOOLS_LOG_LEVEL: 'SILENT',
-  });
+  const { dynamo } = await startBenchTable();
   // imported once the environment is set: the runtime reads it when it loads
   const { kitEvent, kitStamp } = await import('../shared/testing/kitCalls.ts');
   const { handler: authSync } = await import('../functions/authSync/handler.ts');
