@@ -124,7 +124,7 @@ async function build(): Promise<Runtime> {
       usageSigningKey: secrets.accessKeys[0],
       timeoutMs: settings.openApiTimeoutMs,
     }),
-    provisioner: createProductProvisioner(settings),
+    provisioner: createProductProvisioner(settings, secrets),
     debugProvisioner: createDefaultProvisioner({ frontEndUrl: settings.frontEndUrl, adminUrl: settings.adminUrl }),
     logger,
     alerts: createLogAlerts(logger),

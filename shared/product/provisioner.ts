@@ -6,19 +6,19 @@
  */
 import type { Settings } from '#shared/config';
 import { ConfigError } from '#shared/config';
-import { loadSecrets } from '#shared/secrets';
+import { loadSecrets, type Secrets } from '#shared/secrets';
 import { createDefaultProvisioner } from '#shared/provisioning/defaultProvisioner';
 import { createWebhookProvisioner } from '#shared/provisioning/webhookProvisioner';
 import type { Provisioner } from '#shared/domain/provisioner';
 
-export function createProductProvisioner(settings: Settings): Provisioner {
+/** `secrets`: the runtime's (already loaded); without them the secret is read when first needed. */
+export function createProductProvisioner(settings: Settings, secrets?: Pick<Secrets, 'provisionerWebhookSecret'>): Provisioner {
   if (settings.provisioner === 'webhook' && settings.provisionerWebhook)
     return createWebhookProvisioner({
       url: settings.provisionerWebhook.url,
       timeoutMs: settings.provisionerWebhook.timeoutMs,
-      // read with the other secrets (SSM is cached for 5 minutes: a rotated secret is picked up)
       secret: async () => {
-        const secret = (await loadSecrets(settings)).provisionerWebhookSecret;
+        const secret = (secrets ?? (await loadSecrets(settings))).provisionerWebhookSecret;
         if (!secret) throw new ConfigError('missing secret provisionerWebhookSecret (PROVISIONER_WEBHOOK_SECRET)');
         return secret;
       },
