@@ -8,6 +8,8 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import {
   CreateTableCommand,
+  UpdateTableCommand,
+  type StreamViewType,
   DescribeTableCommand,
   DynamoDBClient,
   ResourceInUseException,
@@ -22,16 +24,25 @@ const TABLE_YML = fileURLToPath(new URL('../table.yml', import.meta.url));
 interface CfnTable {
   Properties: Omit<CreateTableCommandInput, 'TableName'> & {
     TimeToLiveSpecification?: { AttributeName: string; Enabled: boolean };
+    StreamSpecification?: { StreamViewType: StreamViewType };
   };
 }
 
 /** The CreateTable input equivalent to infra/table.yml (CloudFormation-only properties dropped). */
 export function tableDefinition(tableName: string): { create: CreateTableCommandInput; ttlAttribute?: string } {
   const cfn = yaml.load(readFileSync(TABLE_YML, 'utf8')) as CfnTable;
-  const { AttributeDefinitions, KeySchema, GlobalSecondaryIndexes, BillingMode, TimeToLiveSpecification } =
+  const { AttributeDefinitions, KeySchema, GlobalSecondaryIndexes, BillingMode, TimeToLiveSpecification, StreamSpecification } =
     cfn.Properties;
   return {
-    create: { TableName: tableName, AttributeDefinitions, KeySchema, GlobalSecondaryIndexes, BillingMode },
+    create: {
+      TableName: tableName,
+      AttributeDefinitions,
+      KeySchema,
+      GlobalSecondaryIndexes,
+      BillingMode,
+      // CloudFormation enables the stream by naming its view; the API wants both
+      ...(StreamSpecification && { StreamSpecification: { StreamEnabled: true, StreamViewType: StreamSpecification.StreamViewType } }),
+    },
     ttlAttribute: TimeToLiveSpecification?.Enabled ? TimeToLiveSpecification.AttributeName : undefined,
   };
 }
@@ -48,6 +59,14 @@ async function assertSameIndexes(client: DynamoDBClient, tableName: string, crea
     throw new Error(`table ${tableName} was created by an older version (its indexes differ from infra/table.yml): delete .dynamodb/ to recreate it`);
 }
 
+/** A table kept in .dynamodb/ from before the integration events gets its stream (the events start from then). */
+async function ensureStream(client: DynamoDBClient, tableName: string, create: CreateTableCommandInput) {
+  if (!create.StreamSpecification) return;
+  const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  if (Table?.StreamSpecification?.StreamEnabled) return;
+  await client.send(new UpdateTableCommand({ TableName: tableName, StreamSpecification: create.StreamSpecification }));
+}
+
 /** Creates the table unless it exists; resolves once it is ACTIVE. */
 export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<'created' | 'existed'> {
   const { create, ttlAttribute } = tableDefinition(tableName);
@@ -56,6 +75,7 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
     await assertSameIndexes(client, tableName, create);
+    await ensureStream(client, tableName, create);
     return 'existed';
   }
   for (;;) {

@@ -1,0 +1,103 @@
+/**
+ * The table's DynamoDB stream as DynamoDB Local serves it, read the way Lambda's event source mapping
+ * reads it in the cloud: every shard in order, child shards after they appear, records handed over in
+ * Lambda's `DynamoDBRecord` shape so the same publisher code (shared/events/publisher.ts) runs on them.
+ * Used by `npm start` (the local stand-in for the stream → publishEvents trigger) and by the tests.
+ */
+import {
+  DescribeStreamCommand,
+  DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type _Record as StreamRecordOfSdk,
+  type ShardIteratorType,
+} from '@aws-sdk/client-dynamodb-streams';
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, DynamoDBRecord } from 'aws-lambda';
+import { localClient } from './dynamodb.ts';
+
+export interface TableStream {
+  /** the records written since the last read (possibly none), oldest first per shard */
+  read(): Promise<DynamoDBRecord[]>;
+  close(): void;
+}
+
+/**
+ * Opens the stream of `tableName` on DynamoDB Local. `from: 'now'` starts at the current end of every
+ * shard (what `npm start` does: earlier changes were published by an earlier run); `'start'` reads all
+ * the stream still holds (24 h), like an event source mapping with TRIM_HORIZON.
+ */
+export async function openTableStream(endpoint: string, tableName: string, from: 'now' | 'start' = 'now'): Promise<TableStream> {
+  const tables = localClient(endpoint);
+  const { Table } = await tables.send(new DescribeTableCommand({ TableName: tableName }));
+  tables.destroy();
+  const streamArn = Table?.LatestStreamArn;
+  if (!streamArn) throw new Error(`table ${tableName} has no stream (infra/table.yml StreamSpecification)`);
+  const client = new DynamoDBStreamsClient({
+    endpoint,
+    region: 'localhost',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  /** shard id → its next iterator; null once the shard is closed and read to its end */
+  const shards = new Map<string, string | null>();
+
+  const iteratorOf = async (ShardId: string, ShardIteratorType: ShardIteratorType) =>
+    (await client.send(new GetShardIteratorCommand({ StreamArn: streamArn, ShardId, ShardIteratorType }))).ShardIterator ?? null;
+
+  /** shards not seen before: the first ones from `from`, any later one (a split or a rollover) from its start */
+  const discover = async (initial: boolean) => {
+    let ExclusiveStartShardId: string | undefined;
+    do {
+      const { StreamDescription } = await client.send(new DescribeStreamCommand({ StreamArn: streamArn, ExclusiveStartShardId }));
+      for (const shard of StreamDescription?.Shards ?? []) {
+        if (!shard.ShardId || shards.has(shard.ShardId)) continue;
+        const closed = shard.SequenceNumberRange?.EndingSequenceNumber !== undefined;
+        if (initial && from === 'now' && closed) shards.set(shard.ShardId, null);
+        else shards.set(shard.ShardId, await iteratorOf(shard.ShardId, initial && from === 'now' ? 'LATEST' : 'TRIM_HORIZON'));
+      }
+      ExclusiveStartShardId = StreamDescription?.LastEvaluatedShardId;
+    } while (ExclusiveStartShardId);
+  };
+  await discover(true);
+
+  return {
+    async read() {
+      await discover(false);
+      const out: DynamoDBRecord[] = [];
+      for (const [shardId, iterator] of shards) {
+        let next = iterator;
+        // a shard may hold more than one page: read it to its current end
+        while (next) {
+          const page = await client.send(new GetRecordsCommand({ ShardIterator: next, Limit: 1000 }));
+          out.push(...(page.Records ?? []).map(toLambdaRecord));
+          next = page.NextShardIterator ?? null;
+          if ((page.Records ?? []).length === 0) break;
+        }
+        shards.set(shardId, next);
+      }
+      return out;
+    },
+    close: () => client.destroy(),
+  };
+}
+
+/** The SDK's stream record in the shape Lambda delivers (creation time in epoch seconds). */
+function toLambdaRecord(record: StreamRecordOfSdk): DynamoDBRecord {
+  const { dynamodb, eventID, eventName, eventSource, eventVersion, awsRegion } = record;
+  return {
+    eventID,
+    eventName: eventName as DynamoDBRecord['eventName'],
+    eventSource,
+    eventVersion,
+    awsRegion,
+    dynamodb: dynamodb && {
+      ApproximateCreationDateTime: dynamodb.ApproximateCreationDateTime && Math.floor(dynamodb.ApproximateCreationDateTime.getTime() / 1000),
+      Keys: dynamodb.Keys as Record<string, AttributeValue> | undefined,
+      NewImage: dynamodb.NewImage as Record<string, AttributeValue> | undefined,
+      OldImage: dynamodb.OldImage as Record<string, AttributeValue> | undefined,
+      SequenceNumber: dynamodb.SequenceNumber,
+      SizeBytes: dynamodb.SizeBytes,
+      StreamViewType: dynamodb.StreamViewType as NonNullable<DynamoDBRecord['dynamodb']>['StreamViewType'],
+    },
+  };
+}
