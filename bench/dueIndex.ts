@@ -33,6 +33,7 @@ import { freezeExpired, releaseRetained } from '../shared/domain/lifecycleTimers
 import { resumeDueProvisioning, watchProvisioning } from '../shared/domain/provisioning.ts';
 import type { Repository } from '../shared/domain/repository.ts';
 import { DEFAULT_INSTANCE_TIMERS, TIMER_KINDS, type TimerKind } from '../shared/domain/timers.ts';
+import { reconcileDue } from '../shared/domain/reconcile.ts';
 import { checkRebuyIntents, pushDueUsage } from '../shared/domain/usage.ts';
 import { instancePk, TIMER_SHARDS, timerPartition, wholeOrderPk } from '../shared/storage/entities.ts';
 import { Store } from '../shared/storage/store.ts';
@@ -56,6 +57,7 @@ const SHARES: Record<Exclude<TimerKind, 'EXPIRY'>, number> = {
   PROVISION: 0.01,
   WATCH: 0.01,
   REMIND: 0.01,
+  RECONCILE: 0.05,
 };
 
 /**
@@ -70,6 +72,7 @@ const JOBS: ReadonlyArray<{ job: string; run: (svc: Services, now: Date) => Prom
   { job: 'hardwareAutoAccept', run: (svc, now) => autoAcceptHardware(svc, now) },
   { job: 'autoRebuyCheck', run: (svc, now) => checkRebuyIntents(svc, now) },
   { job: 'usagePush', run: (svc, now) => pushDueUsage(svc, now) },
+  { job: 'reconcile', run: (svc, now) => reconcileDue(svc, now) },
 ];
 
 type Row = Record<string, unknown> & { pk: string; sk: string; timer: string; dueAt: string };
@@ -114,6 +117,8 @@ function itemOf(kind: TimerKind, dueAt: string): Row {
       });
     case 'WATCH':
       return instance('Watch', 'WATCH', { alerts: 0 });
+    case 'RECONCILE':
+      return instance('Reconcile', 'RECONCILE');
     case 'REBUY':
       return instance('Meter', 'METER', { version: 1 });
     case 'PUSH': {

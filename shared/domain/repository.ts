@@ -121,6 +121,10 @@ export interface Repository {
   getWatch(instanceId: string): Promise<{ dueAt?: string; alerts: number } | undefined>;
   /** moves the watch from `expectedDueAt`; false when another run moved it first */
   moveWatch(instanceId: string, expectedDueAt: string, next: { dueAt?: string; alerts: number; expireAt?: Date }): Promise<boolean>;
+  /** the daily reconciliation marker of an instance (written with it; off the index once released) */
+  getReconcileMarker(instanceId: string): Promise<{ dueAt?: string; checkedAt?: string } | undefined>;
+  /** moves the marker from `expectedDueAt` (undefined dueAt: off the index); false when another writer moved it first */
+  moveReconcileMarker(instanceId: string, expectedDueAt: string, next: { dueAt?: string; checkedAt?: string; expireAt?: Date }): Promise<boolean>;
   /** a call that changed nothing (reads, repeats, refusals) */
   recordCall(receipt: CallReceipt): Promise<void>;
   /** creates the instance and claims its order line; a concurrent winner's id comes back instead */

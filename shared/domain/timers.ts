@@ -4,6 +4,7 @@
  * and the scheduled jobs query that index by kind and time. An item whose state has nothing due is not
  * on the index at all, so a job reads only due work, never the table.
  */
+import { createHash } from 'node:crypto';
 import { awaitsTenant, type Instance } from './instance.ts';
 
 export const TIMER_KINDS = [
@@ -23,6 +24,8 @@ export const TIMER_KINDS = [
   'REBUY',
   /** an hour of on-demand usage not yet pushed to the marketplace (usagePush) */
   'PUSH',
+  /** a live instance's daily comparison with its marketplace order (reconcile): a marker item per instance */
+  'RECONCILE',
 ] as const;
 export type TimerKind = (typeof TIMER_KINDS)[number];
 
@@ -87,3 +90,26 @@ export function isInstanceDue(instance: Instance, kind: TimerKind, now: Date, po
   const due = instanceDue(instance, policy);
   return due?.kind === kind && due.at <= now.toISOString();
 }
+
+/**
+ * reconcile: every live instance is compared with its marketplace order once a day, at its own time of
+ * day (a hash of its id, to the second), so the query-order calls spread over the day instead of all
+ * falling due at midnight.
+ */
+export function reconcileSlotMs(instanceId: string): number {
+  return (createHash('sha256').update(`RECONCILE#${instanceId}`).digest().readUInt32BE(0) % (DAY_MS / 1000)) * 1000;
+}
+
+/** The instance's next daily reconciliation strictly after `after` (ISO instant). */
+export function nextReconcileAt(instanceId: string, after: Date | string): string {
+  const from = typeof after === 'string' ? Date.parse(after) : after.getTime();
+  let at = Math.floor(from / DAY_MS) * DAY_MS + reconcileSlotMs(instanceId);
+  if (at <= from) at += DAY_MS;
+  return new Date(at).toISOString();
+}
+
+/**
+ * Whether an instance is reconciled with the marketplace at all: it is not released (released is final)
+ * and not a console debug instance (its mock order is canned data that never matches it).
+ */
+export const isReconciled = (instance: Pick<Instance, 'status' | 'testFlag'>): boolean => !instance.testFlag && instance.status !== 'RELEASED';

@@ -5,6 +5,7 @@
  * |--------------|---------------------------------|--------------------------|----------------------------------------|
  * | Instance     | INSTANCE#<instanceId>           | INSTANCE                 | timer/dueAt: see domain/timers.ts        |
  * | Watch        | INSTANCE#<instanceId>           | WATCH                    | timer=WATCH 2 h after the first claim    |
+ * | Reconcile    | INSTANCE#<instanceId>           | RECONCILE                | timer=RECONCILE daily while live; TTL    |
  * | OrderLine    | ORDER#<orderId>#<orderLineId>   | INSTANCE                 | order line → instance id (newInstance)  |
  * | OrderNotice  | ORDER#<orderId>#<orderLineId>   | NOTICE                   | orderNotify + the order it fetched      |
  * | Call (audit) | INSTANCE#<id> or ORDER#<o>#<l>  | CALL#<iso time>#<nonce>  | TTL                                      |
@@ -199,6 +200,25 @@ export function createEntities(table: ServiceTable) {
     computeKey: ({ instanceId }) => ({ pk: instancePk(instanceId), sk: 'WATCH' }),
   });
 
+  /**
+   * The daily reconciliation of a live instance with its marketplace order (domain/reconcile.ts): on the
+   * index while the instance lives, off it (and deleted by TTL) once the instance is released.
+   */
+  const ReconcileEntity = new Entity({
+    name: 'Reconcile',
+    table,
+    timestamps: false,
+    schema: item({
+      instanceId: string().key(),
+      timer: optionalString(),
+      dueAt: optionalString(),
+      /** when a run last took it (the run's "now") */
+      checkedAt: optionalString(),
+      expiresAt: number().optional(),
+    }),
+    computeKey: ({ instanceId }) => ({ pk: instancePk(instanceId), sk: 'RECONCILE' }),
+  });
+
   const HardwareOrderEntity = new Entity({
     name: 'HardwareOrder',
     table,
@@ -334,6 +354,7 @@ export function createEntities(table: ServiceTable) {
     CallEntity,
     NonceEntity,
     WatchEntity,
+    ReconcileEntity,
     HardwareOrderEntity,
     NotificationEntity,
     MeterEntity,

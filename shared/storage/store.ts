@@ -38,7 +38,7 @@ import {
 import { meterDue, type Meter } from '#shared/domain/metering';
 import type { NotificationRecord } from '#shared/domain/notifier';
 import { supervisionDue, type HardwareOrder } from '#shared/domain/supervision';
-import { instanceDue, TIMER_KINDS, type InstanceTimerPolicy, type TimerKind } from '#shared/domain/timers';
+import { instanceDue, isReconciled, nextReconcileAt, TIMER_KINDS, type InstanceTimerPolicy, type TimerKind } from '#shared/domain/timers';
 import { receiptItems } from './receipts.ts';
 import {
   createEntities,
@@ -64,6 +64,8 @@ export interface StoreOptions {
 
 /** One page of the byDue index per shard and query. */
 const DUE_PAGE_SIZE = 100;
+/** how long a released instance's reconciliation marker stays in the table (off the index) */
+const MARKER_TTL_MS = 86_400_000;
 /** the unsharded provisioning partition of the first version */
 const LEGACY_PROVISION_PARTITION = 'PROVISION';
 
@@ -270,6 +272,8 @@ export class Store implements Repository {
           }),
         ]
       : [];
+    // the daily reconciliation's marker is born with the instance (no instance is ever without one)
+    const reconcile = isReconciled(instance) ? [this.reconcileMarkerPut(instanceId, { dueAt: nextReconcileAt(instanceId, createdAt) })] : [];
     for (let attempt = 0; attempt < 3; attempt++) {
       const outcome = await this.transact(
         receipt,
@@ -280,6 +284,7 @@ export class Store implements Repository {
           .item(this.toItem(instance))
           .options({ condition: { attr: 'instanceId', exists: false } }),
         ...watch,
+        ...reconcile,
       );
       if (outcome.ok) return { created: true };
       const owner = (outcome.failedItems[0] as { instanceId?: string } | undefined)?.instanceId;
@@ -297,8 +302,57 @@ export class Store implements Repository {
     const put = this.e.InstanceEntity.build(PutTransaction)
       .item(this.toItem(stored))
       .options({ condition: { attr: 'version', eq: expectedVersion } });
-    const outcome = receipt ? await this.transact(receipt, put) : await this.transactWithoutReceipt(put);
+    // released (final): its reconciliation marker leaves the index in the same transaction, and the
+    // table a day later (TTL); a put, not a delete, so no role needs dynamodb:DeleteItem
+    const unmark =
+      stored.status === 'RELEASED' && !stored.testFlag
+        ? [this.reconcileMarkerPut(stored.instanceId, { expireAt: new Date(Date.parse(stored.updatedAt) + MARKER_TTL_MS) })]
+        : [];
+    const outcome = receipt ? await this.transact(receipt, put, ...unmark) : await this.transactWithoutReceipt(put, ...unmark);
     return outcome.ok ? stored : undefined;
+  }
+
+  // ---------------------------------------------------------------- reconciliation markers
+
+  /** The instance's reconciliation marker: when it is due next (undefined: off the index), when last taken. */
+  async getReconcileMarker(instanceId: string): Promise<{ dueAt?: string; checkedAt?: string } | undefined> {
+    const { Item } = await this.e.ReconcileEntity.build(GetItemCommand).key({ instanceId }).options({ consistent: true }).send();
+    return Item && { dueAt: Item.dueAt, checkedAt: Item.checkedAt };
+  }
+
+  /**
+   * Moves the marker from `expectedDueAt` to `next.dueAt` (undefined: off the index, out of the table
+   * after `next.expireAt`). False when another run (or the release) moved it first.
+   */
+  async moveReconcileMarker(instanceId: string, expectedDueAt: string, next: { dueAt?: string; checkedAt?: string; expireAt?: Date }): Promise<boolean> {
+    const outcome = await this.transactWithoutReceipt(
+      this.reconcileMarkerPut(instanceId, next).options({ condition: { attr: 'dueAt', eq: expectedDueAt } }),
+    );
+    return outcome.ok;
+  }
+
+  /**
+   * Gives a live instance written before markers existed its marker (`npm run backfill-timers`); true
+   * when one was written (an existing marker is left as it is).
+   */
+  async ensureReconcileMarker(instance: Instance, now: Date): Promise<boolean> {
+    if (!isReconciled(instance)) return false;
+    const outcome = await this.transactWithoutReceipt(
+      this.reconcileMarkerPut(instance.instanceId, { dueAt: nextReconcileAt(instance.instanceId, now) }).options({
+        condition: { attr: 'instanceId', exists: false },
+      }),
+    );
+    return outcome.ok;
+  }
+
+  private reconcileMarkerPut(instanceId: string, next: { dueAt?: string; checkedAt?: string; expireAt?: Date }) {
+    return this.e.ReconcileEntity.build(PutTransaction).item({
+      instanceId,
+      timer: next.dueAt ? timerPartition('RECONCILE', instancePk(instanceId)) : undefined,
+      dueAt: next.dueAt,
+      checkedAt: next.checkedAt,
+      expiresAt: next.expireAt && epochSeconds(next.expireAt),
+    });
   }
 
   /**
@@ -529,10 +583,11 @@ export class Store implements Repository {
    * One-off migration (`npm run backfill-timers`), never used by a scheduled job: rewrites every instance
    * so that its timers are derived by this version (instances written by the first version have none for
    * expiry and release). Each rewrite is conditional on the version read; a lost race needs no retry
-   * (the winner's write derived the timers too).
+   * (the winner's write derived the timers too). A live instance without a reconciliation marker (written
+   * before reconcile existed) gets one, due at its next daily slot (`markers` counts them).
    */
-  async backfillInstanceTimers(onPage?: (progress: { scanned: number; rewritten: number }) => void) {
-    const progress = { scanned: 0, rewritten: 0 };
+  async backfillInstanceTimers(onPage?: (progress: { scanned: number; rewritten: number; markers: number }) => void) {
+    const progress = { scanned: 0, rewritten: 0, markers: 0 };
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await this.documentClient.send(
@@ -549,6 +604,7 @@ export class Store implements Repository {
         progress.scanned++;
         const instance = await this.getInstance(raw.pk.slice('INSTANCE#'.length));
         if (instance && (await this.saveInstance(instance, instance.version))) progress.rewritten++;
+        if (instance && (await this.ensureReconcileMarker(instance, new Date()))) progress.markers++;
       }
       ExclusiveStartKey = page.LastEvaluatedKey;
       onPage?.(progress);
