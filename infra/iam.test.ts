@@ -210,6 +210,9 @@ const EXPECTED: Record<string, Profile> = {
   hardwareAutoAccept: JOB,
   autoRebuyCheck: JOB,
   provisioningWatch: JOB,
+  // the due markers through the byDue index, the instance and its marker read, the marker moved on (a
+  // conditional put), a missed renewal put with its audit record
+  reconcile: JOB,
   // claims and settles hour buckets with conditional updates; reads nothing else
   usagePush: profile(['UpdateItem'], ['Query']),
   // the Kit syncs: conditional puts in transactions, a condition check on the department snapshot,
@@ -584,6 +587,12 @@ describe('every DynamoDB request of the whole lifecycle is allowed to the functi
     expect((await job('hardwareAutoAccept', new Date(now))).done).toBeGreaterThanOrEqual(2);
     expect((await job('usagePush', new Date(now))).done).toBeGreaterThanOrEqual(2);
     expect(await job('autoRebuyCheck', new Date(now + 15 * 60_000))).toMatchObject({ done: 1 });
+    // every live instance's daily check has come a day later; one the marketplace renewed without telling us
+    const missed = freshOrder();
+    h.marketplace.registerOrder(missed);
+    expect((await callback('produce', { activity: 'newInstance', businessId: randomUUID(), orderId: missed.orderId, orderLineId: missed.orderLine[0]!.orderLineId })).json.resultCode).toBe('000000');
+    h.marketplace.registerOrder({ ...missed, orderLine: [{ ...missed.orderLine[0]!, expireTime: '20301124235959' }] });
+    expect(await job('reconcile', new Date(now + DAY + HOUR))).toMatchObject({ failed: 0, driftFixed: 1 });
     expect(await job('licenseDelivery', new Date(now + 10 * 60_000))).toMatchObject({ delivered: 1 });
     expect((await callback('getLicenseAsync', licenseRequest)).json.resultCode).toBe('000000');
 
