@@ -9,6 +9,8 @@
  *     unless KOOGALLERY_KIT_PRIVATE_KEY(_FILE) is set; the local marketplace's identity service under /idp/ and its
  *     Kit driver (`POST /__local/kit/tenants`) syncing tenants to the API with the Kit and V1 keys
  *   - PRODUCT_CATALOGUE: a local default with one hardware SKU (`sku-local-hardware`) unless one is set
+ *   - the integration events: the table's stream read as the cloud's publishEvents would, each event printed
+ *     (`[events] …`) and, with EVENTS_WEBHOOK_URL, forwarded there signed with EVENTS_WEBHOOK_SECRET
  * Ctrl-C stops all of it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -19,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { LOCAL_CATALOGUE } from './catalogue.ts';
 import { LOCAL_DEFAULTS } from '../../shared/secrets.ts';
 import { ensureTable, localClient, startDynamoLocal } from './dynamodb.ts';
+import { startLocalEventRelay } from './events.ts';
 import { startLocalMarketplace, type LocalMarketplace } from './marketplace.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -28,6 +31,9 @@ const lambdaPort = Number(env.LAMBDA_PORT || 3002);
 const dynamoPort = Number(env.DYNAMODB_PORT || 8000);
 const marketplacePort = Number(env.MARKETPLACE_PORT || 4010);
 const tableName = 'koogallery-local';
+
+/** signs forwarded events when neither EVENTS_WEBHOOK_SECRET nor PROVISIONER_WEBHOOK_SECRET is set (local only) */
+const LOCAL_EVENTS_SECRET = 'local-events-secret';
 
 const log = (message: string) => console.log(`[local] ${message}`);
 
@@ -111,6 +117,13 @@ async function main() {
   log(`DynamoDB Local on ${dynamo.endpoint} (data in .dynamodb/)`);
   const table = await ensureTable(localClient(dynamo.endpoint), tableName);
   log(`table ${tableName} ${table}`);
+
+  const eventsWebhook = env.EVENTS_WEBHOOK_URL
+    ? { url: env.EVENTS_WEBHOOK_URL, secret: env.EVENTS_WEBHOOK_SECRET || env.PROVISIONER_WEBHOOK_SECRET || LOCAL_EVENTS_SECRET }
+    : undefined;
+  const relay = await startLocalEventRelay({ endpoint: dynamo.endpoint, tableName, webhook: eventsWebhook });
+  cleanups.push(() => relay.stop());
+  log(`integration events from the table's stream printed as [events] lines${eventsWebhook ? ` and forwarded to ${eventsWebhook.url}` : ' (set EVENTS_WEBHOOK_URL to forward them)'}`);
 
   const kitKeys = merchantKeyPair();
   const firstOf = (list: string) => list.split(',').map((k) => k.trim()).find(Boolean) ?? '';

@@ -93,11 +93,28 @@ function toLambdaRecord(record: StreamRecordOfSdk): DynamoDBRecord {
     dynamodb: dynamodb && {
       ApproximateCreationDateTime: dynamodb.ApproximateCreationDateTime && Math.floor(dynamodb.ApproximateCreationDateTime.getTime() / 1000),
       Keys: dynamodb.Keys as Record<string, AttributeValue> | undefined,
-      NewImage: dynamodb.NewImage as Record<string, AttributeValue> | undefined,
-      OldImage: dynamodb.OldImage as Record<string, AttributeValue> | undefined,
+      NewImage: imageOf(dynamodb.NewImage),
+      OldImage: imageOf(dynamodb.OldImage),
       SequenceNumber: dynamodb.SequenceNumber,
       SizeBytes: dynamodb.SizeBytes,
       StreamViewType: dynamodb.StreamViewType as NonNullable<DynamoDBRecord['dynamodb']>['StreamViewType'],
     },
   };
+}
+
+/**
+ * The streams client reads an empty map attribute (`{"M":{}}` on the wire) as `{}`, a value of no type
+ * that unmarshall refuses; Lambda delivers the wire form. Put the type back.
+ */
+function imageOf(image: Record<string, unknown> | undefined): Record<string, AttributeValue> | undefined {
+  if (!image) return undefined;
+  const repair = (value: unknown): unknown => {
+    if (!value || typeof value !== 'object') return value;
+    const av = value as Record<string, unknown>;
+    if (Object.keys(av).length === 0) return { M: {} };
+    if (av.M) return { M: Object.fromEntries(Object.entries(av.M as Record<string, unknown>).map(([k, v]) => [k, repair(v)])) };
+    if (av.L) return { L: (av.L as unknown[]).map(repair) };
+    return av;
+  };
+  return Object.fromEntries(Object.entries(image).map(([k, v]) => [k, repair(v)])) as Record<string, AttributeValue>;
 }

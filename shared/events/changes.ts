@@ -10,7 +10,7 @@
  * however often the record is delivered. Items of other entities (nonces, audit records, timers,
  * usage buckets…) are not integration events.
  */
-import { parseMarketTime } from '#shared/protocol/time';
+import { KIT_ZONE_OFFSET_MS, parseMarketTime } from '#shared/protocol/time';
 import { EVENT_DATA_VERSION, type EventData, type EventType, type IntegrationEvent } from './schema.ts';
 
 type Image = Record<string, unknown>;
@@ -171,9 +171,11 @@ function changeOf(old: Image | undefined, now: Image): Change {
 /** every Kit write is conditional on a newer sync time: a new `syncedAt` is a change */
 const synced = (old: Image | undefined, now: Image) => s(now.syncedAt) !== undefined && s(now.syncedAt) !== s(old?.syncedAt);
 
+/** a Kit timeStamp is UTC+8 wall time */
 const kitTime = (i: Image) => {
   const stamp = s(i.syncedAt) ?? s(i.at);
-  return (stamp && parseMarketTime(stamp)?.toISOString()) ?? '';
+  const wall = stamp ? parseMarketTime(stamp) : undefined;
+  return wall ? new Date(wall.getTime() - KIT_ZONE_OFFSET_MS).toISOString() : '';
 };
 const kitEntity = (rules: Array<Rule<EventType>>, identity?: (i: Image) => string): EntityEvents => ({
   subject: (i) => `tenant/${part(i.tenantId)}`,

@@ -1,0 +1,44 @@
+/**
+ * The outbox relay in the cloud: the table's stream (filtered to the entities that make events, see
+ * serverless.yml) in, integration events out on the EventBridge bus EVENT_BUS_NAME. Records whose
+ * events could not be put are reported back (ReportBatchItemFailures) and delivered again; a record
+ * that keeps failing ends in the dead-letter queue. Counts go out as metrics (EventsPublished,
+ * EventsFailed).
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import { createEventBridgeSink } from '#shared/events/eventBridgeSink';
+import { relayRecords, type EventSink } from '#shared/events/publisher';
+import { EVENT_SOURCE } from '#shared/events/schema';
+
+const logger = new Logger({ serviceName: 'koogallery-merchant' });
+const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || 'KooGalleryMerchant', serviceName: 'koogallery-merchant' });
+const source = `${EVENT_SOURCE}/${process.env.STAGE || 'local'}`;
+
+let sink: EventSink | undefined;
+/** tests hand in their own sink; otherwise the bus named by EVENT_BUS_NAME */
+export function useSink(next: EventSink | undefined) {
+  sink = next;
+}
+
+export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse, Error, Context>()
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics))
+  .handler(async (event) => {
+    sink ??= createEventBridgeSink({ busName: process.env.EVENT_BUS_NAME || 'default' });
+    const result = await relayRecords(event.Records, sink, source);
+    metrics.addMetric('EventsPublished', MetricUnit.Count, result.published);
+    metrics.addMetric('EventsFailed', MetricUnit.Count, result.failedIds.length);
+    if (result.batchItemFailures.length > 0)
+      logger.warn('events not delivered; the records from the first of them are delivered again', {
+        records: event.Records.length,
+        retryFrom: result.retryFrom,
+        failedEvents: result.failedIds.length,
+      });
+    else logger.info('events published', { records: event.Records.length, events: result.published });
+    return { batchItemFailures: result.batchItemFailures };
+  });
