@@ -204,6 +204,8 @@ const EXPECTED: Record<string, Profile> = {
   hardwareOrders: profile(['GetItem', 'Query', 'PutItem']),
   // the usage key, the meter (put) and the hour's bucket (an update adding to it)
   usage: profile(['GetItem', 'PutItem', 'UpdateItem']),
+  // the product's later answer (PROVISIONER=async): the instance read, its next version put
+  instanceReady: profile(['GetItem', 'PutItem']),
   resumeProvisioning: JOB,
   expiryFreeze: JOB,
   resourceRelease: JOB,
@@ -468,6 +470,12 @@ describe('every DynamoDB request of the whole lifecycle is allowed to the functi
     script.push('hang');
     const slow = await callback('produce', { activity: 'newInstance', businessId: randomUUID(), ...order() });
     expect(slow.json.resultCode).toBe('000004');
+    // two more the product answers later through its routes (PROVISIONER=async): ready, and refused
+    script.push('hang', 'hang');
+    const awaiting = [
+      (await callback('produce', { activity: 'newInstance', businessId: randomUUID(), ...order() })).json.instanceId!,
+      (await callback('produce', { activity: 'newInstance', businessId: randomUUID(), ...order() })).json.instanceId!,
+    ];
     expect((await callback('queryInstance', { activity: 'queryInstance', instanceId: `${idA},${idB}` })).json.resultCode).toBe('000000');
     expect((await callback('produce', { activity: 'queryInstance', instanceId: idB })).json.resultCode).toBe('000000');
     expect((await callback('refreshInstance', { activity: 'refreshInstance', instanceId: idB, ...order(), scene: 'RENEWAL', expireTime: '20291124235959' })).json.resultCode).toBe('000000');
@@ -519,6 +527,10 @@ describe('every DynamoDB request of the whole lifecycle is allowed to the functi
 
     // the internal routes
     expect((await route('getInstance', 'GET', '/internal/instances/{instanceId}', { instanceId: idB })).status).toBe(200);
+    const ready = { frontEndUrl: 'https://product.example/ready', userName: 'admin', password: randomUUID() };
+    expect((await route('instanceReady', 'POST', '/internal/instances/{instanceId}/ready', { instanceId: awaiting[0]! }, ready)).json).toMatchObject({ status: 'ACTIVE' });
+    expect((await route('instanceReady', 'POST', '/internal/instances/{instanceId}/ready', { instanceId: awaiting[0]! }, ready)).status).toBe(200);
+    expect((await route('instanceReady', 'POST', '/internal/instances/{instanceId}/failed', { instanceId: awaiting[1]! }, { resultCode: '000106', message: 'sold out' })).json).toMatchObject({ status: 'FAILED' });
     const matching = order({ skuCode: 'sku-appliance', chargingMode: 'ONE_TIME' });
     const differing = order({ skuCode: 'sku-appliance', chargingMode: 'ONE_TIME' });
     for (const [ids, phone, signedAt] of [[matching, '18612345678', now - 11 * DAY], [differing, '13900000000', now - DAY]] as const) {

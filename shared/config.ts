@@ -44,9 +44,13 @@ export interface Settings {
   v1WindowMs: number;
   /** joint-operation login (spec 3.10) */
   sso: SsoSettings;
-  /** PROVISIONER: the built-in in-process provisioner (`default`) or the signed webhook to the product */
-  provisioner: 'default' | 'webhook';
-  /** set when `provisioner` is `webhook` (README "Webhook provisioner"); its secret is in shared/secrets.ts */
+  /**
+   * PROVISIONER: the built-in in-process provisioner (`default`), the signed webhook to the product
+   * (`webhook`), or the signed hand-off whose answer the product posts later (`async`, README
+   * "Asynchronous provisioner")
+   */
+  provisioner: 'default' | 'webhook' | 'async';
+  /** set when `provisioner` is `webhook` or `async` (README "Webhook provisioner"); its secret is in shared/secrets.ts */
   provisionerWebhook?: ProvisionerWebhookSettings;
 }
 
@@ -55,6 +59,11 @@ export interface ProvisionerWebhookSettings {
   url: string;
   /** PROVISIONER_WEBHOOK_TIMEOUT_MS: one provisioning request, its retry included; at most PROVISION_BUDGET_MS */
   timeoutMs: number;
+  /**
+   * `async` only, PROVISIONER_ASYNC_RESEND_MINUTES (default 60): a hand-off the product accepted (202) is
+   * sent again only after this long without its answer (the ready route), not at every retry delay
+   */
+  resendAfterMs?: number;
 }
 
 export interface SsoSettings {
@@ -96,17 +105,17 @@ function releaseModeOf(raw: string | undefined): 'release' | 'report' {
   throw new ConfigError('RELEASE_MODE must be release or report');
 }
 
-function provisionerOf(raw: string | undefined): 'default' | 'webhook' {
+function provisionerOf(raw: string | undefined): 'default' | 'webhook' | 'async' {
   if (!raw || raw === 'default') return 'default';
-  if (raw === 'webhook') return 'webhook';
-  throw new ConfigError('PROVISIONER must be default or webhook');
+  if (raw === 'webhook' || raw === 'async') return raw;
+  throw new ConfigError('PROVISIONER must be default, webhook or async');
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** PROVISIONER_WEBHOOK_URL: an absolute https URL (http only on a loopback host), without credentials. */
-function webhookUrlOf(raw: string | undefined): string {
-  if (!raw) throw new ConfigError('PROVISIONER_WEBHOOK_URL is required when PROVISIONER=webhook');
+function webhookUrlOf(raw: string | undefined, mode: string): string {
+  if (!raw) throw new ConfigError(`PROVISIONER_WEBHOOK_URL is required when PROVISIONER=${mode}`);
   let url: URL;
   try {
     url = new URL(raw);
@@ -201,12 +210,19 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     },
     provisioner: provisionerOf(env.PROVISIONER),
   };
-  if (settings.provisioner === 'webhook') {
+  if (settings.provisioner !== 'default') {
     const timeoutMs = int(env, 'PROVISIONER_WEBHOOK_TIMEOUT_MS', 1500);
     if (timeoutMs === 0) throw new ConfigError('PROVISIONER_WEBHOOK_TIMEOUT_MS must be positive');
     // the webhook is asked within the marketplace's answer budget (the request's signal bounds it too)
     if (timeoutMs > settings.provisionBudgetMs) throw new ConfigError('PROVISIONER_WEBHOOK_TIMEOUT_MS must not exceed PROVISION_BUDGET_MS');
-    settings.provisionerWebhook = { url: webhookUrlOf(env.PROVISIONER_WEBHOOK_URL), timeoutMs };
+    settings.provisionerWebhook = { url: webhookUrlOf(env.PROVISIONER_WEBHOOK_URL, settings.provisioner), timeoutMs };
+    if (settings.provisioner === 'async') {
+      const resendAfterMs = int(env, 'PROVISIONER_ASYNC_RESEND_MINUTES', 60) * 60_000;
+      // an accepted hand-off is not sent again sooner than a failed one would be
+      if (resendAfterMs < settings.provisionRetryDelayMs)
+        throw new ConfigError('PROVISIONER_ASYNC_RESEND_MINUTES must not be shorter than PROVISION_RETRY_DELAY_MS');
+      settings.provisionerWebhook.resendAfterMs = resendAfterMs;
+    }
   }
   // an attempt still running must never be due for another one (two tenants for one order line)
   if (settings.provisionRetryDelayMs <= settings.resumeBudgetMs + 2 * settings.openApiTimeoutMs)

@@ -10,6 +10,17 @@ export interface AppInfo {
   memo?: string;
 }
 
+/** The app info with its absent members left out (as the product or a parser may give them undefined). */
+export function appInfoOf({ frontEndUrl, adminUrl, userName, password, memo }: AppInfo): AppInfo {
+  return {
+    frontEndUrl,
+    ...(adminUrl !== undefined ? { adminUrl } : {}),
+    ...(userName !== undefined ? { userName } : {}),
+    ...(password !== undefined ? { password } : {}),
+    ...(memo !== undefined ? { memo } : {}),
+  };
+}
+
 export interface ProductSpec {
   productId?: string;
   skuCode?: string;

@@ -9,12 +9,17 @@
  * - Throw `ProvisioningError` with a marketplace result code (000100–000107) for a refusal the buyer
  *   should see (e.g. 000106 sold out); `permanent: true` stops further attempts. Any other error is
  *   treated as transient and retried.
+ * - A product that provisions in its own time returns `ACCEPTED` instead (the asynchronous provisioner,
+ *   PROVISIONER=async): the instance stays PROVISIONING (newInstance and queryInstance answer 000004)
+ *   until the product posts the app info to `POST /internal/instances/{instanceId}/ready`
+ *   (completeFromProduct in provisioning.ts); the request is handed over again only after
+ *   `resendAfterMs` without an answer (PROVISIONER_ASYNC_RESEND_MINUTES), not every minute.
  * - `onLifecycle` is told of every committed change (renewed, frozen, unfrozen, upgraded, released…)
  *   after it is stored; it must be idempotent too. A failure there is logged and does not change the
  *   answer to the marketplace (the state is already recorded).
  */
 import type { OrderInfo, OrderLine } from '#shared/openapi/order';
-import type { ResultCode } from '#shared/protocol/resultCodes';
+import { ResultCode } from '#shared/protocol/resultCodes';
 import type { AppInfo, Instance } from './instance.ts';
 import type { LifecycleEvent, LifecycleState } from './lifecycle.ts';
 
@@ -47,10 +52,35 @@ export interface Provisioner {
    * a second write.
    */
   readonly sideEffectFree?: boolean;
-  provision(request: ProvisionRequest, signal: AbortSignal): Promise<AppInfo>;
+  /** the tenant's app info, or `ACCEPTED`: the product took the request and answers later (ready route) */
+  provision(request: ProvisionRequest, signal: AbortSignal): Promise<AppInfo | Accepted>;
   onLifecycle?(change: LifecycleChange): Promise<void>;
 }
 
+/**
+ * `provision`'s answer when the product took the request and will post the app info later (ready
+ * route). The request is handed over again only if no answer came after `resendAfterMs` (default
+ * DEFAULT_RESEND_AFTER_MS; never sooner than the retry delay of a failed attempt).
+ */
+export interface Accepted {
+  readonly accepted: true;
+  readonly resendAfterMs?: number;
+}
+export const DEFAULT_RESEND_AFTER_MS = 3_600_000;
+export const accepted = (resendAfterMs?: number): Accepted => Object.freeze({ accepted: true, ...(resendAfterMs !== undefined ? { resendAfterMs } : {}) });
+export const isAccepted = (answer: AppInfo | Accepted): answer is Accepted => (answer as Partial<Accepted>).accepted === true;
+
+/** the marketplace codes a product may refuse a purchase with */
+export const REFUSAL_CODES = [
+  ResultCode.NO_RESOURCE,
+  ResultCode.MOBILE_INVALID,
+  ResultCode.EMAIL_INVALID,
+  ResultCode.ALREADY_PURCHASED,
+  ResultCode.PRODUCT_ERROR,
+  ResultCode.BENEFIT_ALREADY_USED,
+  ResultCode.SOLD_OUT,
+  ResultCode.EMAIL_DOMAIN_EXISTS,
+] as const;
 export class ProvisioningError extends Error {
   override readonly name = 'ProvisioningError';
   constructor(

@@ -14,6 +14,11 @@
  *   PROVISIONING when the provisioner outlived the budget) with the order line, nonce and audit record
  *   in ONE transaction. Concurrent copies each compute a login; the one that wins the order line is
  *   kept and answered to all of them, the others' are never seen. One write round trip.
+ *
+ * A product that provisions in its own time (PROVISIONER=async) accepts the request (`ACCEPTED`): the
+ * instance stays PROVISIONING and answers 000004, due again only after the provisioner's
+ * `resendAfterMs` (not every minute), until the product posts its answer (completeFromProduct / failFromProduct, the
+ * `/internal/instances/{instanceId}/ready` and `/failed` routes).
  */
 import { findOrderLine, type OrderInfo, type OrderLine } from '#shared/openapi/order';
 import { ResultCode } from '#shared/protocol/resultCodes';
@@ -21,6 +26,7 @@ import { receiptOf, type Call, type Reply, type Services } from './call.ts';
 import { awaitsTenant, type AppInfo, type Instance } from './instance.ts';
 import {
   ConcurrencyError,
+  type Outcome,
   factsOf,
   instanceFromOrder,
   notifyLifecycle,
@@ -32,7 +38,7 @@ import { raiseQuietly } from './alerts.ts';
 import { errorName, foreignErrorName } from './errors.ts';
 import { runDueJob, type JobSummary } from './jobs.ts';
 import { after } from './timers.ts';
-import { ProvisioningError } from './provisioner.ts';
+import { DEFAULT_RESEND_AFTER_MS, isAccepted, ProvisioningError, type Accepted } from './provisioner.ts';
 import type { CallReceipt } from './repository.ts';
 import { failure, success } from './replies.ts';
 
@@ -101,10 +107,11 @@ async function createProvisioned(svc: Services, call: Call, req: CreateRequest, 
   const { instance, source } = created;
   const outcome = await provisionWithin(svc, instance, source, answerBudget(svc, call));
   const settled = settle(svc, instance, outcome, call.receivedAt);
+  const unfinished = outcome.kind === 'pending' || outcome.kind === 'accepted';
   const claim = await svc.store.createInstance(
     settled.instance,
     receiptOf(call, settled.reply, subjectOf(instance)),
-    outcome.kind === 'pending' ? watchAt(svc, call) : undefined,
+    unfinished ? watchAt(svc, call) : undefined,
   );
   if (!claim.created) {
     if (outcome.kind === 'pending') outcome.promise.catch(() => undefined); // not ours to finish
@@ -124,6 +131,8 @@ function settle(svc: Services, instance: Instance, outcome: ProvisionOutcome, no
       instance: { ...instance, provisioningDueAt: after(now.toISOString(), svc.settings.provisionRetryDelayMs) },
       reply: inProgress(instanceId),
     };
+  if (outcome.kind === 'accepted')
+    return { instance: awaitingAnswer(svc, instance, outcome.resendAfterMs, now), reply: inProgress(instanceId) };
   const event = outcome.kind === 'done' ? 'PROVISIONED' : 'PROVISION_FAILED';
   const decision = decide(instance.status, event, { provisioned: false });
   if (decision.kind !== 'apply') throw new Error(`lifecycle table: ${event} does not apply to a new instance`);
@@ -239,6 +248,9 @@ async function provisionClaimed(
       case 'pending':
         finishInBackground(svc, instanceId, outcome.promise);
         return inProgress(instanceId); // the claim recorded this answer already
+      case 'accepted':
+        await awaitProduct(svc, claimed, outcome.resendAfterMs, call.receivedAt);
+        return inProgress(instanceId); // the claim recorded this answer already
     }
   } catch (error) {
     // the outcome could not be stored: the instance is still PROVISIONING and due, which is what the
@@ -250,7 +262,9 @@ async function provisionClaimed(
 
 type ProvisionOutcome =
   | { kind: 'done'; appInfo: AppInfo }
-  | { kind: 'pending'; promise: Promise<AppInfo> }
+  /** the product took the request and posts its answer later (PROVISIONER=async) */
+  | { kind: 'accepted'; resendAfterMs?: number }
+  | { kind: 'pending'; promise: Promise<AppInfo | Accepted> }
   | { kind: 'refused'; error: ProvisioningError };
 
 /**
@@ -282,7 +296,7 @@ async function provisionWithin(
   try {
     const first = await Promise.race([promise, timeout]);
     if (first === 'timeout') return { kind: 'pending', promise };
-    return { kind: 'done', appInfo: first };
+    return isAccepted(first) ? { kind: 'accepted', resendAfterMs: first.resendAfterMs } : { kind: 'done', appInfo: first };
   } catch (error) {
     if (error instanceof ProvisioningError) return { kind: 'refused', error };
     svc.logger.warn('provisioning attempt failed; it will be retried', { instanceId: instance.instanceId, error: foreignErrorName(error) });
@@ -293,14 +307,48 @@ async function provisionWithin(
 }
 
 /** Lets a provisioning that outlived the answer budget finish in this process if it can. */
-function finishInBackground(svc: Services, instanceId: string, promise: Promise<AppInfo>): void {
+function finishInBackground(svc: Services, instanceId: string, promise: Promise<AppInfo | Accepted>): void {
   promise
-    .then((appInfo) => completeProvisioning(svc, instanceId, appInfo, new Date()))
+    .then(async (answer) => {
+      if (!isAccepted(answer)) return void (await completeProvisioning(svc, instanceId, answer, new Date()));
+      const instance = await svc.store.getInstance(instanceId);
+      if (instance) await awaitProduct(svc, instance, answer.resendAfterMs, new Date());
+    })
     .catch(async (error: unknown) => {
       if (error instanceof ProvisioningError) return giveUpIfFinal(svc, instanceId, error, new Date());
       svc.logger.warn('provisioning attempt failed; the resume job retries it', { instanceId, error: foreignErrorName(error) });
     })
     .catch((error: unknown) => svc.logger.error('could not record provisioning outcome', { instanceId, error: errorName(error) }));
+}
+
+/**
+ * The instance after the product accepted its hand-off: still unfinished (000004), due again only when
+ * the product has not answered for `resendAfterMs` (never sooner than a failed attempt's retry delay).
+ */
+function awaitingAnswer(svc: Services, instance: Instance, resendAfterMs: number | undefined, now: Date): Instance {
+  const wait = Math.max(resendAfterMs ?? DEFAULT_RESEND_AFTER_MS, svc.settings.provisionRetryDelayMs);
+  return {
+    ...instance,
+    statusReason: `attempt ${instance.provisioningAttempts} handed to the product; awaiting its answer`,
+    provisioningDueAt: after(new Date(Math.max(now.getTime(), Date.now())).toISOString(), wait),
+    updatedAt: now.toISOString(),
+  };
+}
+
+/**
+ * The product accepted the attempt `claimed` made (PROVISIONER=async): the instance waits for its
+ * answer (the ready route) instead of being tried again at the retry delay. Nothing is written if the
+ * product answered meanwhile or a later attempt has claimed it; if the write keeps losing, the claim's
+ * retry delay stands and the hand-off is simply sent again then.
+ */
+async function awaitProduct(svc: Services, claimed: Instance, resendAfterMs: number | undefined, now: Date): Promise<void> {
+  let current: Instance | undefined = claimed;
+  for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS && current; attempt++) {
+    if (!awaitsTenant(current) || current.provisioningAttempts !== claimed.provisioningAttempts) return;
+    if (await svc.store.saveInstance(awaitingAnswer(svc, current, resendAfterMs, now), current.version)) return;
+    current = await svc.store.getInstance(claimed.instanceId);
+  }
+  if (current) svc.logger.warn('could not record the hand-off; it is sent again at the retry delay', { instanceId: claimed.instanceId });
 }
 
 /**
@@ -353,7 +401,7 @@ export async function completeProvisioning(
   appInfo: AppInfo,
   now: Date,
   { receipt, current, deadline }: CommitOptions = {},
-): Promise<void> {
+): Promise<Outcome> {
   const outcome = await applyEvent(svc, instanceId, 'PROVISIONED', {
     now,
     change: () => ({ appInfo, provisioningDueAt: undefined, statusReason: 'tenant provisioned' }),
@@ -363,12 +411,13 @@ export async function completeProvisioning(
   });
   if (outcome.kind === 'declined' && outcome.before?.status === 'RELEASED')
     await notifyLifecycle(svc, { event: 'RELEASE', from: 'RELEASED', instance: { ...outcome.before, appInfo } }, deadline);
+  return outcome;
 }
 
 /** The product refused this provisioning: FAILED; the marketplace's next newInstance retries it. */
 async function markFailed(svc: Services, instanceId: string, error: ProvisioningError, now: Date, { receipt, current, deadline }: CommitOptions = {}) {
   logRefusal(svc, instanceId, error);
-  await applyEvent(svc, instanceId, 'PROVISION_FAILED', {
+  return applyEvent(svc, instanceId, 'PROVISION_FAILED', {
     now,
     change: () => ({ provisioningDueAt: undefined, statusReason: refusalReason(error) }),
     receipt: () => receipt,
@@ -396,7 +445,8 @@ async function giveUpIfFinal(svc: Services, instanceId: string, error: Provision
  * It stops claiming when the run has no time left for another attempt.
  */
 export async function resumeDueProvisioning(svc: Services, now: Date, timeLeftMs: () => number = () => Infinity) {
-  const summary = { due: 0, completed: 0, pending: 0, failed: 0, skipped: 0, deferred: 0 };
+  // handedOff: handed to the product again (PROVISIONER=async), which answers through the ready route
+  const summary = { due: 0, completed: 0, pending: 0, handedOff: 0, failed: 0, skipped: 0, deferred: 0 };
   const attemptMs = svc.settings.resumeBudgetMs + 5000;
   for (const instanceId of await svc.store.dueProvisioning(now, svc.settings.jobBatchLimit)) {
     summary.due++;
@@ -414,7 +464,7 @@ export async function resumeDueProvisioning(svc: Services, now: Date, timeLeftMs
   return summary;
 }
 
-async function resumeOne(svc: Services, instanceId: string, now: Date): Promise<'completed' | 'pending' | 'failed' | 'skipped'> {
+async function resumeOne(svc: Services, instanceId: string, now: Date): Promise<'completed' | 'pending' | 'handedOff' | 'failed' | 'skipped'> {
   const instance = await svc.store.getInstance(instanceId);
   const claimed = instance && isDue(instance, now) ? await claimProvisioning(svc, instance, instance.status, now) : undefined;
   if (!claimed) return 'skipped';
@@ -430,12 +480,87 @@ async function resumeOne(svc: Services, instanceId: string, now: Date): Promise<
     await completeProvisioning(svc, instanceId, outcome.appInfo, now, { current: claimed });
     return 'completed';
   }
+  if (outcome.kind === 'accepted') {
+    await awaitProduct(svc, claimed, outcome.resendAfterMs, now);
+    return 'handedOff';
+  }
   if (outcome.kind === 'pending') outcome.promise.catch(() => undefined); // still running or failed: due again
   const refusal = outcome.kind === 'refused' ? outcome.error : undefined;
   if (refusal?.permanent || lastAttempt)
     await markFailed(svc, instanceId, refusal ?? new ProvisioningError('too many attempts', ResultCode.PRODUCT_ERROR, true), now);
   return outcome.kind === 'refused' || lastAttempt ? 'failed' : 'pending';
 }
+
+// ------------------------------------------------------------------ the product's later answer
+
+/** What the product routes answer (shared/http/internalRoute.ts InternalResult). */
+export interface ProductAnswerResult {
+  status: 200 | 404 | 409;
+  body: Record<string, unknown>;
+}
+
+type ProductAnswer = { appInfo: AppInfo } | { refusal: ProvisioningError };
+
+/**
+ * `POST /internal/instances/{instanceId}/ready`: the product finished a tenant it accepted to create
+ * later (PROVISIONER=async). PROVISIONED goes through the lifecycle table with a write conditional on
+ * the version read: ACTIVE, or FROZEN with its tenant if it was frozen meanwhile (FAILED, the product's
+ * late success, too); the marketplace's next newInstance or queryInstance then answers 000000.
+ * 200 again for the same app info (a retry), whatever the state is now; 409 for a different one, for
+ * a console debug instance (never the product's) and for a released one (the product is told, through
+ * its lifecycle hook as well, to delete the tenant); 404 for an unknown id.
+ */
+export async function completeFromProduct(svc: Services, instanceId: string, appInfo: AppInfo, now: Date): Promise<ProductAnswerResult> {
+  const before = await svc.store.getInstance(instanceId);
+  const settled = judgeAnswer(instanceId, before, { appInfo });
+  // released before the product finished: completeProvisioning tells its hook to delete the new tenant
+  if (settled && !(before?.status === 'RELEASED' && !before.appInfo && !before.testFlag)) return settled;
+  const outcome = await completeProvisioning(svc, instanceId, appInfo, now, { current: before });
+  return productAnswered(svc, instanceId, outcome, { appInfo });
+}
+
+/**
+ * `POST /internal/instances/{instanceId}/failed`: the product refuses a purchase it accepted to create
+ * later, with a marketplace code (000100–000107). The instance is FAILED like after a refusal within the
+ * call: logged at ERROR, queryInstance answers the failure, and the marketplace's next newInstance hands
+ * the order line to the product again (answer that hand-off with the same refusal, a 4xx, and the
+ * marketplace sees your code). 200 again for the same refusal; 409 once the instance has its tenant, is
+ * released, or failed for another reason; 404 for an unknown id.
+ */
+export async function failFromProduct(svc: Services, instanceId: string, refusal: ProvisioningError, now: Date): Promise<ProductAnswerResult> {
+  const before = await svc.store.getInstance(instanceId);
+  const settled = judgeAnswer(instanceId, before, { refusal });
+  if (settled) return settled;
+  const outcome = await markFailed(svc, instanceId, refusal, now, { current: before });
+  return productAnswered(svc, instanceId, outcome, { refusal });
+}
+
+function productAnswered(svc: Services, instanceId: string, outcome: Outcome, answer: ProductAnswer): ProductAnswerResult {
+  if (outcome.kind === 'applied') {
+    svc.logger.info('the product answered', { instanceId, answer: 'appInfo' in answer ? 'ready' : 'failed', status: outcome.after.status });
+    return { status: 200, body: { instanceId, status: outcome.after.status, outcome: 'recorded' } };
+  }
+  // another writer came first (the same answer, a release…): judged on the instance as it is now
+  return judgeAnswer(instanceId, outcome.before, answer) ?? { status: 409, body: { error: 'the instance kept changing; try again', instanceId } };
+}
+
+/** The answer to give without writing anything; undefined while the instance waits for it. */
+function judgeAnswer(instanceId: string, instance: Instance | undefined, answer: ProductAnswer): ProductAnswerResult | undefined {
+  if (!instance) return { status: 404, body: { error: 'instance not found', instanceId } };
+  const conflict = (error: string): ProductAnswerResult => ({ status: 409, body: { error, instanceId, status: instance.status } });
+  const repeat: ProductAnswerResult = { status: 200, body: { instanceId, status: instance.status, outcome: 'already recorded' } };
+  if (instance.testFlag) return conflict('a console debug instance is provisioned by the built-in provisioner, never by the product');
+  if (instance.appInfo)
+    return 'appInfo' in answer && sameAppInfo(instance.appInfo, answer.appInfo) ? repeat : conflict('the instance already has its app info');
+  if (instance.status === 'RELEASED') return conflict('the instance was released before provisioning finished: delete the tenant');
+  if (instance.status === 'FAILED' && 'refusal' in answer)
+    return instance.statusReason === refusalReason(answer.refusal) ? repeat : conflict(`the instance has already failed: ${instance.statusReason ?? 'refused'}`);
+  return undefined;
+}
+
+const APP_INFO_FIELDS = ['frontEndUrl', 'adminUrl', 'userName', 'password', 'memo'] as const;
+/** absent and empty are the same (the answers to the marketplace leave both out) */
+const sameAppInfo = (a: AppInfo, b: AppInfo) => APP_INFO_FIELDS.every((f) => (a[f] ?? '') === (b[f] ?? ''));
 
 /**
  * provisioningWatch (business rules 3.7 T8): every first claim leaves a watch due 2 h later (the

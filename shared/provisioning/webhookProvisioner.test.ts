@@ -253,6 +253,47 @@ describe('webhook provisioner configuration', () => {
   });
 });
 
+describe('asynchronous provisioner (PROVISIONER=async): the hand-off', () => {
+  const later = (timeoutMs = 1500) => createWebhookProvisioner({ url, secret: SECRET, timeoutMs, answersLater: true, resendAfterMs: 7_200_000 });
+
+  it('asks the product to answer later; a 202 is ACCEPTED with the resend delay, a 200 or a refusal is taken at once', async () => {
+    answer = (_r, res) => json(res, 202, {});
+    const req = request();
+    expect(await later().provision(req, never())).toEqual({ accepted: true, resendAfterMs: 7_200_000 });
+    expect(verifies(received[0]!)).toBe(true);
+    expect(received[0]!.headers['x-koogallery-event-id']).toBe(`${req.instanceId}.provision.1`);
+    expect(JSON.parse(received[0]!.body)).toMatchObject({ type: 'provision', reply: 'later', instanceId: req.instanceId, attempt: 1 });
+    answer = (_r, res) => json(res, 200, APP_INFO);
+    expect(await later().provision(request(), never())).toEqual(APP_INFO);
+    answer = (_r, res) => json(res, 409, { resultCode: '000106', message: 'sold out' });
+    await expect(later().provision(request(), never())).rejects.toMatchObject({ name: 'ProvisioningError', code: '000106' });
+  });
+
+  it('the synchronous webhook neither says "later" nor takes a 202 for an answer', async () => {
+    answer = (_r, res) => json(res, 202, {});
+    await expect(provisioner().provision(request(), never())).rejects.toMatchObject({ name: 'WebhookError', code: 'http-202' });
+    expect(JSON.parse(received[0]!.body)).not.toHaveProperty('reply');
+  });
+
+  it('PROVISIONER=async takes the webhook settings and a resend delay (60 min by default, never below the retry delay)', () => {
+    const async = (env: Record<string, string>) => loadSettings({ PROVISIONER: 'async', PROVISIONER_WEBHOOK_URL: 'https://product.example.com/hook', ...env });
+    expect(async({})).toMatchObject({ provisioner: 'async', provisionerWebhook: { url: 'https://product.example.com/hook', timeoutMs: 1500, resendAfterMs: 3_600_000 } });
+    expect(async({ PROVISIONER_ASYNC_RESEND_MINUTES: '15' }).provisionerWebhook?.resendAfterMs).toBe(900_000);
+    expect(loadSettings({ PROVISIONER: 'webhook', PROVISIONER_WEBHOOK_URL: 'https://product.example.com/hook' }).provisionerWebhook).not.toHaveProperty('resendAfterMs');
+    for (const env of <Array<Record<string, string>>>[
+      { PROVISIONER_WEBHOOK_URL: '' },
+      { PROVISIONER_WEBHOOK_URL: 'http://product.example.com/hook' },
+      { PROVISIONER_ASYNC_RESEND_MINUTES: '0' },
+      { PROVISIONER_ASYNC_RESEND_MINUTES: 'hourly' },
+      { PROVISIONER_ASYNC_RESEND_MINUTES: '2', PROVISION_RETRY_DELAY_MS: '300000' },
+    ])
+      expect(() => async(env), JSON.stringify(env)).toThrow(ConfigError);
+    expect(createProductProvisioner(async({}), { provisionerWebhookSecret: SECRET }).sideEffectFree).toBe(false);
+    // the secret is required at start, as for the webhook
+    expect(() => createProductProvisioner(async({}), {})).toThrow(/provisionerWebhookSecret/);
+  });
+});
+
 describe('newInstance with PROVISIONER=webhook (integration)', () => {
   let h: Harness;
   beforeAll(async () => {

@@ -16,13 +16,17 @@
  *   events), so the product can recognise a repeat.
  * - One request (its one quick retry after a network error included) lasts at most `timeoutMs`, and never
  *   past the caller's signal.
+ * - `answersLater` (PROVISIONER=async, README "Asynchronous provisioner"): the provision request carries
+ *   `"reply": "later"` and the product may answer `202 Accepted`; it then posts the app info (or its
+ *   refusal) to `POST /internal/instances/{instanceId}/ready` (or `/failed`) when it is done. A 200 with
+ *   the app info or a 4xx refusal is still taken at once.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { OrderInfo } from '#shared/openapi/order';
-import { ResultCode } from '#shared/protocol/resultCodes';
 import * as z from '#shared/zod';
-import type { AppInfo, Instance } from '#shared/domain/instance';
-import { ProvisioningError, type LifecycleChange, type ProvisionRequest, type Provisioner } from '#shared/domain/provisioner';
+import { appInfoFields } from './appInfo.ts';
+import { appInfoOf, type AppInfo, type Instance } from '#shared/domain/instance';
+import { accepted, ProvisioningError, REFUSAL_CODES, type Accepted, type LifecycleChange, type ProvisionRequest, type Provisioner } from '#shared/domain/provisioner';
 
 export const TIMESTAMP_HEADER = 'X-Koogallery-Timestamp';
 export const SIGNATURE_HEADER = 'X-Koogallery-Signature';
@@ -36,6 +40,10 @@ export interface WebhookProvisionerOptions {
   timeoutMs: number;
   /** the pause before the one retry after a network error */
   retryDelayMs?: number;
+  /** the product may answer 202 and post its answer to the ready route later (PROVISIONER=async) */
+  answersLater?: boolean;
+  /** with `answersLater`: a request the product accepted is sent again only after this long without its answer */
+  resendAfterMs?: number;
 }
 
 /**
@@ -68,25 +76,8 @@ export function verifyWebhookSignature(secret: string, timestamp: string, body: 
   return timingSafeEqual(expected, Buffer.from(signature, 'hex'));
 }
 
-const text = (max: number) => z.string().check(z.maxLength(max));
-const AppInfoAnswer = z.object({
-  frontEndUrl: z.string().check(z.minLength(1), z.maxLength(2048)),
-  adminUrl: z.optional(text(2048)),
-  userName: z.optional(text(256)),
-  password: z.optional(text(256)),
-  memo: z.optional(text(2048)),
-});
+const AppInfoAnswer = z.object(appInfoFields({ url: 2048, credential: 256, memo: 2048 }));
 
-const REFUSAL_CODES = [
-  ResultCode.NO_RESOURCE,
-  ResultCode.MOBILE_INVALID,
-  ResultCode.EMAIL_INVALID,
-  ResultCode.ALREADY_PURCHASED,
-  ResultCode.PRODUCT_ERROR,
-  ResultCode.BENEFIT_ALREADY_USED,
-  ResultCode.SOLD_OUT,
-  ResultCode.EMAIL_DOMAIN_EXISTS,
-] as const;
 const RefusalAnswer = z.object({
   resultCode: z.enum(REFUSAL_CODES),
   message: z.optional(z.string()),
@@ -161,21 +152,24 @@ export function createWebhookProvisioner(options: WebhookProvisionerOptions): Pr
     // the product creates real things: the order line is claimed before it is asked
     sideEffectFree: false,
 
-    async provision(request: ProvisionRequest, signal: AbortSignal): Promise<AppInfo> {
+    async provision(request: ProvisionRequest, signal: AbortSignal): Promise<AppInfo | Accepted> {
       const { instanceId, orderId, orderLineId, attempt, testFlag, order } = request;
-      const payload = { type: 'provision', instanceId, orderId, orderLineId, attempt, testFlag, order: orderForProduct(order) };
+      const payload = {
+        type: 'provision',
+        ...(options.answersLater ? { reply: 'later' } : {}),
+        instanceId,
+        orderId,
+        orderLineId,
+        attempt,
+        testFlag,
+        order: orderForProduct(order),
+      };
       const answer = await post(payload, `${instanceId}.provision.${attempt}`, signal);
+      if (answer.status === 202 && options.answersLater) return accepted(options.resendAfterMs);
       if (answer.status === 200) {
         const parsed = AppInfoAnswer.safeParse(parseJson(answer.body));
         if (!parsed.success) throw new WebhookError('the product answered 200 without valid app info', 'bad-answer');
-        const { frontEndUrl, adminUrl, userName, password, memo } = parsed.data;
-        return {
-          frontEndUrl,
-          ...(adminUrl !== undefined ? { adminUrl } : {}),
-          ...(userName !== undefined ? { userName } : {}),
-          ...(password !== undefined ? { password } : {}),
-          ...(memo !== undefined ? { memo } : {}),
-        };
+        return appInfoOf(parsed.data);
       }
       if (answer.status >= 400 && answer.status < 500) {
         const refusal = RefusalAnswer.safeParse(parseJson(answer.body));
