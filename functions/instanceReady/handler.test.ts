@@ -300,6 +300,14 @@ describe('PROVISIONER=async: the product answers later through the ready route',
     expect(provisions().map((r) => r.body.attempt)).toEqual([1, 2]);
   });
 
+  it('a late ready after a refusal is taken (the lifecycle table: FAILED + PROVISIONED is ACTIVE)', async () => {
+    const p = await purchase();
+    expect((await answer(p.instanceId, { resultCode: '000100', message: 'no capacity' }, 'failed')).json.status).toBe('FAILED');
+    expect((await ready(p.instanceId)).json).toEqual({ instanceId: p.instanceId, status: 'ACTIVE', outcome: 'recorded' });
+    expect((await call({ activity: 'queryInstance', instanceId: p.instanceId })).json.info).toEqual([{ instanceId: p.instanceId, appInfo: APP_INFO }]);
+    expect(lifecycle()).toEqual(['PROVISION_FAILED:FAILED', 'PROVISIONED:ACTIVE']);
+  });
+
   it('a concurrent ready, resend and repeated ready: one write, both answers 200, and the resend answers 000004 or 000000', async () => {
     const p = await purchase();
     const [a, resend, b] = await Promise.all([ready(p.instanceId), p.resend(), ready(p.instanceId)]);

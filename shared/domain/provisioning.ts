@@ -17,8 +17,8 @@
  *
  * A product that provisions in its own time (PROVISIONER=async) accepts the request (`ACCEPTED`): the
  * instance stays PROVISIONING and answers 000004, due again only after the provisioner's
- * `resendAfterMs` (not every minute), until the product posts its answer (completeFromProduct / failFromProduct, the
- * `/internal/instances/{instanceId}/ready` and `/failed` routes).
+ * `resendAfterMs` (not every minute), until the product posts its answer (completeFromProduct and
+ * failFromProduct: the `/internal/instances/{instanceId}/ready` and `/failed` routes).
  */
 import { findOrderLine, type OrderInfo, type OrderLine } from '#shared/openapi/order';
 import { ResultCode } from '#shared/protocol/resultCodes';
