@@ -13,10 +13,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Context } from 'aws-lambda';
-import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AppInfo } from '#shared/domain/instance';
 import { packageGeneration, type Meter } from '#shared/domain/metering';
@@ -29,8 +26,8 @@ import { freshOrder, invoke, runJob, signedEvent, startHarness, type Harness } f
 import { internalEvent } from '#shared/testing/apiEvents';
 import { kitEvent, kitStamp, merchantKeyPair } from '#shared/testing/kitCalls';
 import { Browser } from '#shared/testing/ssoBrowser';
+import { loadYaml, ROOT as root, type Yaml } from './serverlessConfig.ts';
 
-const root = fileURLToPath(new URL('../', import.meta.url));
 
 /** A product provisioner (claim first, then provision), scripted: the first order line hangs. */
 const script: Array<'hang' | 'ok'> = [];
@@ -46,23 +43,8 @@ vi.mock('#shared/product/provisioner', () => ({
 
 // ------------------------------------------------------------------ serverless.yml as the plugin sees it
 
-/** js-yaml types for the CloudFormation short forms (`!GetAtt A.B`, `!Join [...]`, `!Ref X`, …). */
-const CFN_SCHEMA = yaml.DEFAULT_SCHEMA.extend(
-  (['scalar', 'sequence', 'mapping'] as const).flatMap((kind) =>
-    ['Ref', 'GetAtt', 'Join', 'Sub', 'Select', 'Split', 'If', 'Equals', 'Not', 'And', 'Or', 'FindInMap', 'ImportValue', 'Base64', 'GetAZs', 'Cidr', 'Condition'].map(
-      (name) =>
-        new yaml.Type(`!${name}`, {
-          kind,
-          construct: (data: unknown) =>
-            name === 'Ref' ? { Ref: data } : name === 'GetAtt' && typeof data === 'string' ? { 'Fn::GetAtt': data.split('.') } : { [`Fn::${name}`]: data },
-        }),
-    ),
-  ),
-);
-
-type Yaml = any;
-const config: Yaml = yaml.load(readFileSync(`${root}serverless.yml`, 'utf8'), { schema: CFN_SCHEMA });
-const table: Yaml = yaml.load(readFileSync(`${root}infra/table.yml`, 'utf8'), { schema: CFN_SCHEMA });
+const config: Yaml = loadYaml('serverless.yml');
+const table: Yaml = loadYaml('infra/table.yml');
 
 // a deployed stage as `serverless deploy --stage dev` resolves it
 const STAGE = 'dev';
@@ -99,6 +81,9 @@ function render(value: Yaml): string {
   if (value?.Ref === 'AWS::Partition') return 'aws';
   const getAtt = value?.['Fn::GetAtt'];
   if (Array.isArray(getAtt) && getAtt[0] === 'Table' && getAtt[1] === 'Arn') return TABLE_ARN;
+  if (Array.isArray(getAtt) && getAtt[0] === 'Table' && getAtt[1] === 'StreamArn') return STREAM_ARN;
+  if (Array.isArray(getAtt) && getAtt[0] === 'EventBus' && getAtt[1] === 'Arn') return EVENT_BUS_ARN;
+  if (Array.isArray(getAtt) && getAtt[0] === 'EventsDeadLetterQueue' && getAtt[1] === 'Arn') return DEAD_LETTER_ARN;
   const join = value?.['Fn::Join'];
   if (Array.isArray(join)) return (join[1] as Yaml[]).map(render).join(join[0]);
   const sub = value?.['Fn::Sub'];
@@ -109,6 +94,9 @@ function render(value: Yaml): string {
 
 const TABLE_NAME = resolve(table.Properties.TableName) as string;
 const TABLE_ARN = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${TABLE_NAME}`;
+const STREAM_ARN = `${TABLE_ARN}/stream/*`;
+const EVENT_BUS_ARN = `arn:aws:events:${REGION}:${ACCOUNT}:event-bus/koogallery-merchant-${STAGE}`;
+const DEAD_LETTER_ARN = `arn:aws:sqs:${REGION}:${ACCOUNT}:koogallery-merchant-${STAGE}-events-dlq`;
 const INDEXES: string[] = [...(table.Properties.GlobalSecondaryIndexes ?? []), ...(table.Properties.LocalSecondaryIndexes ?? [])].map((i: Yaml) => i.IndexName);
 const SECRETS_PARAMETER = resolve(config.provider.environment.SECRETS_PARAMETER) as string;
 const SECRETS_ARN = `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/${SECRETS_PARAMETER.replace(/^\//, '')}`;
@@ -138,6 +126,10 @@ function roleOf(fn: string): Statement[] {
     // the plugin's own first statement: the function's log group, nothing else
     { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:CreateLogGroup', 'logs:PutLogEvents'], Resource: [logGroupArn(fn)] },
     ...(inherit ? providerStatements : []),
+    // the plugin's statement for a DynamoDB stream the function is triggered by (serverless-iam-roles-per-function getStreamStatements)
+    ...asList(f.events)
+      .filter((e: Yaml) => e.stream?.type === 'dynamodb')
+      .map((e: Yaml) => ({ Effect: 'Allow', Action: ['dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:DescribeStream', 'dynamodb:ListStreams'], Resource: [e.stream.arn] })),
     ...asList(resolve(f.iamRoleStatements)),
   ].map(normalise);
 }
@@ -241,7 +233,22 @@ const EXPECTED: Record<string, Profile> = {
   getLicenseAsync: CALLBACK,
   // the due deliveries through the byDue index, the record read, its lease and outcome put
   licenseDelivery: JOB,
+  // the outbox relay reads the table's stream, never the table (its other resources: OUTSIDE_THE_TABLE)
+  publishEvents: profile([]),
 };
+
+/** What a function may use beyond the table, its index, its secrets and its log group: resource → actions. */
+const OUTSIDE_THE_TABLE: Record<string, Record<string, string[]>> = {
+  publishEvents: {
+    // what Lambda's event source mapping needs to read the stream (the plugin's statement)
+    [STREAM_ARN]: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'],
+    [EVENT_BUS_ARN]: ['events:PutEvents'],
+    // the stream's on-failure destination is written with the function's role
+    [DEAD_LETTER_ARN]: ['sqs:SendMessage'],
+  },
+};
+/** functions that make no request to the table (so the lifecycle run below cannot exercise their table role) */
+const TABLE_FREE = Object.keys(EXPECTED).filter((fn) => EXPECTED[fn]!.table.length === 0 && Object.keys(EXPECTED[fn]!.indexes).length === 0);
 
 // ------------------------------------------------------------------ the static checks
 
@@ -283,6 +290,8 @@ describe('least-privilege IAM (serverless.yml)', () => {
         } else if (resource === SECRETS_ARN) {
           // Powertools Parameters reads one parameter with GetParameter (decrypted)
           expect(s.Action, fn).toEqual(['ssm:GetParameter']);
+        } else if (OUTSIDE_THE_TABLE[fn]?.[resource]) {
+          expect([...s.Action].sort(), `${fn} on ${resource}`).toEqual([...OUTSIDE_THE_TABLE[fn][resource]].sort());
         } else if (/^arn:aws:kms:[^:]+:\d+:key\/[\w-]+$/.test(resource)) {
           // a customer-managed key encrypting the secrets parameter (README "Deploy"): decrypt only
           expect(s.Action, fn).toEqual(['kms:Decrypt']);
@@ -307,7 +316,9 @@ describe('least-privilege IAM (serverless.yml)', () => {
     expect([...allowed(role, '*')].sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
     // the statements name nothing else
     const named = new Set(role.flatMap((s) => s.Resource));
-    const others = [...named].filter((r) => ![TABLE_ARN, SECRETS_ARN, '*', logGroupArn(fn), ...INDEXES.map((i) => `${TABLE_ARN}/index/${i}`)].includes(r));
+    const others = [...named].filter(
+      (r) => ![TABLE_ARN, SECRETS_ARN, '*', logGroupArn(fn), ...INDEXES.map((i) => `${TABLE_ARN}/index/${i}`), ...Object.keys(OUTSIDE_THE_TABLE[fn] ?? {})].includes(r),
+    );
     expect(others, fn).toEqual([]);
   });
 
@@ -610,7 +621,7 @@ describe('every DynamoDB request of the whole lifecycle is allowed to the functi
 
     used.delete('test setup');
     expect(unattributed).toEqual([]);
-    expect([...used.keys()].sort()).toEqual([...functionNames].sort());
+    expect([...used.keys()].sort()).toEqual(functionNames.filter((fn) => !TABLE_FREE.includes(fn)).sort());
     for (const [fn, requests] of used) {
       const role = roleOf(fn);
       for (const request of requests) {

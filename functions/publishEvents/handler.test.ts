@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventBridgeSink, EVENTBRIDGE_SOURCE } from '#shared/events/eventBridgeSink';
 import type { EventSink } from '#shared/events/publisher';
 import { createTestTable } from '#shared/testing/table';
+import { EVENT_ENTITIES } from '#shared/events/changes';
+import { loadYaml } from '#infra/serverlessConfig';
 import { openTableStream } from '#infra/local/stream';
 import { handler, useSink } from './handler.ts';
 
@@ -80,6 +82,12 @@ afterAll(() => useSink(undefined));
 const invoke = (list: DynamoDBRecord[]) => handler({ Records: list } as DynamoDBStreamEvent, context);
 
 describe('publishEvents', () => {
+  it('is triggered by exactly the entities whose changes are events (the stream filter in serverless.yml)', () => {
+    const [trigger] = loadYaml('serverless.yml').functions.publishEvents.events;
+    const [pattern] = trigger.stream.filterPatterns;
+    expect([...pattern.dynamodb.NewImage._et.S].sort()).toEqual(Object.keys(EVENT_ENTITIES).sort());
+  });
+
   it('puts every event on the bus in stream order, ten per request, the envelope as detail', async () => {
     const bus = fakeEventBridge(ok);
     useSink(createEventBridgeSink({ busName: 'koogallery-test', client: bus.client }));

@@ -42,6 +42,18 @@ describe('sample events', () => {
     expect(summary.now ?? summary.due).toBeDefined();
   });
 
+  it('the stream sample (publishEvents) becomes its integration event', async () => {
+    const { useSink } = (await import(`${root}functions/publishEvents/handler.ts`)) as typeof import('../../functions/publishEvents/handler.ts');
+    const published: string[] = [];
+    useSink({ publish: async (events) => (published.push(...events.map((e) => e.id)), { failedIds: [] }) });
+    try {
+      expect(await (await load('publishEvents'))(sampleEvent('publishEvents'), context)).toEqual({ batchItemFailures: [] });
+    } finally {
+      useSink(undefined);
+    }
+    expect(published).toEqual(['instance/sample-instance-0001/v3/instance.frozen']);
+  });
+
   it('the internal routes answer their samples in their own terms, never a 5xx', async () => {
     const usage = await invoke((await load('usage')) as never, sampleEvent('usage'));
     expect(usage.status).toBe(200);

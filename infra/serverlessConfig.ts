@@ -1,0 +1,32 @@
+/**
+ * serverless.yml (and the CloudFormation files it includes) read as data, CloudFormation's short forms
+ * (`!GetAtt A.B`, `!Join [...]`, `!Ref X`, …) kept as their long forms. For the checks of the deployment
+ * (infra/iam.test.ts, infra/monitoring.test.ts) and the generated monitoring (infra/monitoring.ts).
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import yaml from 'js-yaml';
+
+export const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+/** js-yaml types for the CloudFormation short forms. */
+export const CFN_SCHEMA = yaml.DEFAULT_SCHEMA.extend(
+  (['scalar', 'sequence', 'mapping'] as const).flatMap((kind) =>
+    ['Ref', 'GetAtt', 'Join', 'Sub', 'Select', 'Split', 'If', 'Equals', 'Not', 'And', 'Or', 'FindInMap', 'ImportValue', 'Base64', 'GetAZs', 'Cidr', 'Condition'].map(
+      (name) =>
+        new yaml.Type(`!${name}`, {
+          kind,
+          construct: (data: unknown) =>
+            name === 'Ref' ? { Ref: data } : name === 'GetAtt' && typeof data === 'string' ? { 'Fn::GetAtt': data.split('.') } : { [`Fn::${name}`]: data },
+        }),
+    ),
+  ),
+);
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Yaml = any;
+
+/** A YAML file of the project (path relative to the project root) with the CloudFormation short forms. */
+export function loadYaml(relativePath: string): Yaml {
+  return yaml.load(readFileSync(`${ROOT}${relativePath}`, 'utf8'), { schema: CFN_SCHEMA });
+}
