@@ -44,13 +44,16 @@ describe('secrets from the environment', () => {
     expect((await loadSecrets(loadSettings(lambda), lambda)).licenseSigningKey).toBeUndefined();
   });
 
-  it('the webhook provisioner secret is optional, and required with PROVISIONER=webhook', async () => {
+  it('the webhook provisioner secret is optional, and required with PROVISIONER=webhook or async', async () => {
     const base = { STAGE: 'prod', KOOGALLERY_ACCESS_KEY: 'k', KOOGALLERY_AK: 'ak', KOOGALLERY_SK: 'sk', KOOGALLERY_DATA_KEY: 'd' };
     expect((await loadSecrets(loadSettings(base), base)).provisionerWebhookSecret).toBeUndefined();
     const withSecret = { ...base, PROVISIONER_WEBHOOK_SECRET: 'hook-secret' };
     expect((await loadSecrets(loadSettings(withSecret), withSecret)).provisionerWebhookSecret).toBe('hook-secret');
     const webhook = { ...base, PROVISIONER: 'webhook', PROVISIONER_WEBHOOK_URL: 'https://product.example.com/hook' };
     await expect(loadSecrets(loadSettings(webhook), webhook)).rejects.toThrow('missing secrets in environment: provisionerWebhookSecret (PROVISIONER_WEBHOOK_SECRET)');
+    // the asynchronous mode signs its hand-offs with the same secret: refused when the secrets load, not at the first order
+    const later = { ...webhook, PROVISIONER: 'async' };
+    await expect(loadSecrets(loadSettings(later), later)).rejects.toThrow('missing secrets in environment: provisionerWebhookSecret (PROVISIONER_WEBHOOK_SECRET)');
     const complete = { ...webhook, PROVISIONER_WEBHOOK_SECRET: 'hook-secret' };
     expect((await loadSecrets(loadSettings(complete), complete)).provisionerWebhookSecret).toBe('hook-secret');
   });

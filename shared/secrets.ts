@@ -40,7 +40,7 @@ export interface Secrets {
   licenseSigningKey?: string;
   /**
    * The key signing the requests of the webhook provisioner (HMAC-SHA256, README "Webhook provisioner");
-   * optional, required when PROVISIONER=webhook. Env: PROVISIONER_WEBHOOK_SECRET.
+   * optional, required when PROVISIONER is webhook or async. Env: PROVISIONER_WEBHOOK_SECRET.
    */
   provisionerWebhookSecret?: string;
 }
@@ -120,7 +120,7 @@ function validate(value: Partial<Secrets>, source: string, settings: Settings): 
     !ak && 'ak (KOOGALLERY_AK)',
     !sk && 'sk (KOOGALLERY_SK)',
     !dataKeys?.length && 'dataKeys (KOOGALLERY_DATA_KEY)',
-    settings.provisioner === 'webhook' && !provisionerWebhookSecret && 'provisionerWebhookSecret (PROVISIONER_WEBHOOK_SECRET)',
+    settings.provisioner !== 'default' && !provisionerWebhookSecret && 'provisionerWebhookSecret (PROVISIONER_WEBHOOK_SECRET)',
   ].filter(Boolean);
   if (missing.length) throw new ConfigError(`missing secrets in ${source}: ${missing.join(', ')}`);
   return {
