@@ -16,6 +16,7 @@ import { getRuntime } from '#shared/runtime';
 import { Store } from '#shared/storage/store';
 import { captureAlerts, freshOrder, invoke, runJob, signedEvent, startHarness, type Harness } from '#shared/testing/harness';
 import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { handler as expiryFreeze } from '../expiryFreeze/handler.ts';
 import { handler as produce } from '../produce/handler.ts';
 import { handler } from './handler.ts';
 
@@ -111,6 +112,22 @@ describe('reconcile', () => {
     expect(alerts).toEqual([]);
     // the next day's check finds nothing left
     expect(await run(new Date(Date.parse(i.dueAt) + DAY_MS))).toMatchObject({ checked: 1, driftFound: 0, driftFixed: 0 });
+  });
+
+  it('a renewal missed until our expiry safety net froze the instance: applied, which lifts our own freeze (as the refresh would have)', async () => {
+    const i = await liveInstance({ expireTime: market(new Date(Date.now() - DAY_MS)) });
+    const frozenAt = new Date(Date.now() + 3 * 3_600_000);
+    expect(await runJob<{ done: number }>(expiryFreeze, frozenAt)).toMatchObject({ done: 1 });
+    const frozen = (await (await store()).getInstance(i.instanceId))!;
+    expect(frozen).toMatchObject({ status: 'FROZEN', frozenLocally: true });
+    marketplaceSays(i.order, { expireTime: '20281124235959' });
+    hooks.length = 0;
+    alerts.length = 0;
+    expect(await run([i.dueAt, frozenAt.toISOString()].sort()[1]!)).toMatchObject({ checked: 1, driftFound: 1, driftFixed: 1, driftAlerted: 0 });
+    expect(await (await store()).getInstance(i.instanceId)).toMatchObject({ status: 'ACTIVE', expireTime: '2028-11-24T23:59:59.000Z', version: frozen.version + 1 });
+    expect((await (await store()).getInstance(i.instanceId))?.frozenLocally).toBeUndefined();
+    expect(hooks).toEqual([{ event: 'RENEW', instanceId: i.instanceId }]);
+    expect(alerts).toEqual([]);
   });
 
   it('expiry earlier on the marketplace: alerted, never moved back', async () => {
