@@ -15,7 +15,7 @@ import { formatMarketTime } from '#shared/protocol/time';
 import { getRuntime } from '#shared/runtime';
 import { Store } from '#shared/storage/store';
 import { captureAlerts, freshOrder, invoke, runJob, signedEvent, startHarness, type Harness } from '#shared/testing/harness';
-import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { handler as expiryFreeze } from '../expiryFreeze/handler.ts';
 import { handler as produce } from '../produce/handler.ts';
 import { handler } from './handler.ts';
@@ -234,6 +234,15 @@ describe('reconcile', () => {
     expect(raw.Item).not.toHaveProperty('timer');
     expect(raw.Item).not.toHaveProperty('dueAt');
     expect(await run(new Date(Date.parse(i.dueAt) + 3 * DAY_MS))).toMatchObject({ due: 0, checked: 0 });
+
+    // a marker whose instance is gone is taken off the index when it falls due, nothing is queried
+    const ghost = randomUUID();
+    const item = { pk: `INSTANCE#${ghost}`, sk: 'RECONCILE', _et: 'Reconcile', instanceId: ghost, timer: 'RECONCILE#0', dueAt: '2026-01-01T00:00:00.000Z' };
+    await h.table.documentClient.send(new PutCommand({ TableName: h.table.tableName, Item: item }));
+    const queries = h.marketplace.calls().length;
+    expect(await run(new Date(Date.parse(i.dueAt) + 3 * DAY_MS))).toMatchObject({ due: 1, skipped: 1, checked: 0, failed: 0 });
+    expect(await (await store()).getReconcileMarker(ghost)).toEqual({ dueAt: undefined, checkedAt: new Date(Date.parse(i.dueAt) + 3 * DAY_MS).toISOString() });
+    expect(h.marketplace.calls().length).toBe(queries);
   });
 
   it('the backfill gives a live instance written before markers existed its marker and keeps existing ones', async () => {

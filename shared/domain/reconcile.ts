@@ -291,16 +291,17 @@ export async function reconcileDue(svc: Services, now: Date, timeLeftMs?: () => 
       if (!item.instanceId) throw new Error(`due item ${item.pk}/${item.sk} has no instance id`);
       const instanceId = item.instanceId;
       const checkedAt = now.toISOString();
-      const instance = await svc.store.getInstance(instanceId);
-      if (!instance || !isReconciled(instance)) {
-        // released (or never reconciled): nothing to compare, the marker leaves the index
-        await svc.store.moveReconcileMarker(instanceId, item.dueAt, { checkedAt, expireAt: new Date(now.getTime() + OFF_INDEX_TTL_MS) });
-        return 'skipped';
-      }
+      // taken first, then the instance read: what is compared is the instance as it is after the claim
       const claimed = nextReconcileAt(instanceId, now);
       if (!(await svc.store.moveReconcileMarker(instanceId, item.dueAt, { dueAt: claimed, checkedAt }))) return 'skipped';
       let result: Reconciliation;
       try {
+        const instance = await svc.store.getInstance(instanceId);
+        if (!instance || !isReconciled(instance)) {
+          // released (or never reconciled): nothing to compare, the marker leaves the index
+          await svc.store.moveReconcileMarker(instanceId, claimed, { checkedAt, expireAt: new Date(now.getTime() + OFF_INDEX_TTL_MS) });
+          return 'skipped';
+        }
         result = await reconcileInstance(svc, instance, now);
       } catch (error) {
         // not checked: due again soon (if nobody moved the marker since)
