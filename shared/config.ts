@@ -25,6 +25,8 @@ export interface Settings {
   timestampWindowMs: number;
   maxBodyBytes: number;
   auditTtlDays: number;
+  /** FAILED_CALL_TTL_DAYS: how long a call answered with a failure is kept for redrive (`npm run ops -- failed`) */
+  failedCallTtlDays: number;
   /** SSM SecureString (JSON) holding the secrets in the cloud; unset = environment variables */
   secretsParameter?: string;
   /** how long a yearly/monthly instance may stay ACTIVE after its expiry before expiryFreeze acts */
@@ -190,6 +192,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     timestampWindowMs: int(env, 'TIMESTAMP_WINDOW_MS', 60_000),
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 64 * 1024),
     auditTtlDays: int(env, 'AUDIT_TTL_DAYS', 90),
+    failedCallTtlDays: Math.max(1, int(env, 'FAILED_CALL_TTL_DAYS', 14)),
     secretsParameter: env.SECRETS_PARAMETER || undefined,
     expiryGraceMs: int(env, 'EXPIRY_GRACE_MINUTES', 120) * 60_000,
     releaseMode: releaseModeOf(env.RELEASE_MODE),

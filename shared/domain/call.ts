@@ -10,7 +10,7 @@ import type { LicenseRepository } from './licenseCodes.ts';
 import type { Notifier } from './notifier.ts';
 import type { Provisioner } from './provisioner.ts';
 import type { InstanceTimerPolicy, ReleaseMode } from './timers.ts';
-import type { CallReceipt, Repository } from './repository.ts';
+import type { CallReceipt, InboundRequest, Repository } from './repository.ts';
 
 export interface Services {
   store: Repository;
@@ -62,6 +62,8 @@ export interface Call {
   testFlag: boolean;
   /** epoch ms by which the answer must be on its way (the marketplace waits 5 s) */
   deadline: number;
+  /** the request as received (routes only): its receipt keeps it if the answer is a failure (redrive) */
+  request?: InboundRequest;
 }
 
 /** The JSON body answered to the marketplace. */
@@ -79,4 +81,5 @@ export const receiptOf = (
   resultCode: reply.resultCode,
   resultMsg: reply.resultMsg,
   ...subject,
+  ...(call.request ? { request: call.request } : {}),
 });

@@ -29,6 +29,21 @@ export interface CallReceipt {
    * same call only rewrites its audit record with the final answer.
    */
   nonceRecorded?: boolean;
+  /**
+   * The request as it arrived, for redrive (shared/storage/failedCallEntities.ts): when the answer is a
+   * failure, the receipt's transaction also keeps it, sealed. Absent for jobs and operator calls.
+   */
+  request?: InboundRequest;
+}
+
+/** A verified inbound request, kept (sealed) if it is answered with a failure, so an operator can redrive it. */
+export interface InboundRequest {
+  /** the route it came by (API Gateway resource): `/produce`, `/license`, `/produce/v1`, `/produceAPI/v2/tenantSync`… */
+  route: string;
+  /** the body (V2, Kit) or the query parameters without authToken as JSON (V1), sealed; undefined when too large to keep */
+  sealed(): string | undefined;
+  /** how long a failure is kept for redrive (seconds) */
+  keepSeconds: number;
 }
 
 /** The nonce of this request was already used (or is in use by a concurrent copy): nothing was written. */

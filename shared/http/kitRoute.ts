@@ -21,8 +21,9 @@ import { AUTH_TOKEN, authTokenParamsOfBody, verifyAuthToken, type V1Verdict } fr
 import { getRuntime, logger } from '#shared/runtime';
 import { fields } from './callback.ts';
 import { MarketplaceError } from './errors.ts';
+import { inboundRequest, keepFailures, routeOf, type KeepingEvent } from './keepFailures.ts';
 import { marketplaceResponse } from './marketplaceResponse.ts';
-import { illFormedText, LONE_SURROGATE, rawBytesOf, type SignedEvent } from './verifySignature.ts';
+import { illFormedText, LONE_SURROGATE, rawBytesOf } from './verifySignature.ts';
 import '#shared/runtime/joint';
 
 export interface KitSync<S extends z.ZodMiniType = z.ZodMiniType> {
@@ -38,7 +39,7 @@ export interface KitSync<S extends z.ZodMiniType = z.ZodMiniType> {
 
 export const defineKitSync = <S extends z.ZodMiniType>(sync: KitSync<S>): KitSync => sync as unknown as KitSync;
 
-type KitEvent = SignedEvent & {
+type KitEvent = KeepingEvent & {
   kit?: { version: 'v1' | 'v2'; nonce: string; nonceTtlSeconds?: number; receivedAt: Date; body: Record<string, unknown> };
 };
 
@@ -127,7 +128,8 @@ export const issuesMessage = (issues: readonly { path: PropertyKey[]; message: s
 
 export function createKitHandler(sync: KitSync) {
   async function run(event: KitEvent): Promise<Reply> {
-    const { kit: services } = await getRuntime();
+    const runtime = await getRuntime();
+    const services = runtime.kit;
     const { version, nonce, nonceTtlSeconds, receivedAt, body: raw } = event.kit!;
     logger.appendKeys({ activity: sync.name, version });
     const refuse = (resultMsg: string): Reply => {
@@ -143,12 +145,17 @@ export function createKitHandler(sync: KitSync) {
     const malformed = illFormedText(parsed.data);
     if (malformed !== undefined) return refuse(`${malformed || 'body'}: must be valid Unicode text`);
     const testFlag = shaped.testFlag === 1 || shaped.testFlag === '1';
+    // an internal error keeps the body (sealed) for redrive (keepFailures); Kit receipts record successes only
+    const request = inboundRequest(runtime, routeOf(event, `/produceAPI/${version === 'v2' ? 'v2/' : ''}${sync.name}`), rawBytesOf(event).toString('utf8'));
+    const tenantId = typeof shaped.tenantId === 'string' && shaped.tenantId.length <= 64 ? shaped.tenantId : undefined;
+    event.pending = { nonce, receivedAt, activity: version === 'v1' ? `${sync.name} (V1)` : sync.name, testFlag, request, ...(tenantId ? { tenantId } : {}) };
     return sync.run(services, { name: sync.name, version, nonce, receivedAt, testFlag, ...(nonceTtlSeconds ? { nonceTtlSeconds } : {}) }, parsed.data);
   }
 
   return middy<KitEvent, APIGatewayProxyResult>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(marketplaceResponse((secrets, event) => (kitVersionOf(event.path ?? event.resource ?? '') === 'v2' ? secrets.kitAccessKeys : secrets.v1Keys)))
+    .use(keepFailures())
     .use(verifyKit())
     .handler(async (event) => (await run(event)) as unknown as APIGatewayProxyResult);
 }

@@ -32,8 +32,9 @@ import { AUTH_TOKEN, parseV1Query, verifyAuthToken, type V1Verdict } from '#shar
 import { getRuntime, logger } from '#shared/runtime';
 import { isDebug } from './callback.ts';
 import { MarketplaceError } from './errors.ts';
+import { inboundRequest, keepFailures, routeOf, type KeepingEvent } from './keepFailures.ts';
 import { marketplaceResponse } from './marketplaceResponse.ts';
-import { LONE_SURROGATE, type SignedEvent } from './verifySignature.ts';
+import { LONE_SURROGATE } from './verifySignature.ts';
 
 /** How long the store remembers a nonce after the call arrived (shared/storage/store.ts default nonceTtlSeconds). */
 export const NONCE_MEMORY_MS = 600_000;
@@ -57,7 +58,7 @@ export interface V1Activity<S extends z.ZodMiniType = z.ZodMiniType> {
 
 export const defineV1Activity = <S extends z.ZodMiniType>(activity: V1Activity<S>): V1Activity => activity as unknown as V1Activity;
 
-type V1Event = SignedEvent & { rawQueryString?: string; v1?: { params: Record<string, string>; key: string } };
+type V1Event = KeepingEvent & { rawQueryString?: string; v1?: { params: Record<string, string>; key: string } };
 
 type ParamsResult = { ok: true; candidates: Record<string, string>[] } | { ok: false; message: string };
 
@@ -154,7 +155,8 @@ export function createV1Handler(activities: readonly V1Activity[]) {
   const byActivity = new Map(activities.map((a) => [a.activity, a]));
 
   async function dispatch(event: V1Event, context: Context): Promise<Reply> {
-    const { services, settings } = await getRuntime();
+    const runtime = await getRuntime();
+    const { services, settings } = runtime;
     const verified = event.verified!;
     const { params, key } = event.v1!;
     const lambdaLeft = context.getRemainingTimeInMillis?.() ?? Infinity;
@@ -174,12 +176,26 @@ export function createV1Handler(activities: readonly V1Activity[]) {
     if (!parsed.success) return refuse(issuesMessage(parsed.error.issues));
     const malformed = Object.entries(params).find(([name, value]) => LONE_SURROGATE.test(name) || LONE_SURROGATE.test(value));
     if (malformed) return refuse(`${malformed[0].slice(0, 64)}: must be valid Unicode text`);
+    // kept (sealed) for redrive if the answer is a failure: the parameters as verified, without the token
+    const { [AUTH_TOKEN]: _token, ...signed } = params;
+    const request = inboundRequest(runtime, routeOf(event, '/produce/v1'), JSON.stringify(signed));
     const call: Call = {
       activity: `v1:${activity}`,
       nonce: verified.nonce,
       receivedAt: verified.receivedAt,
       deadline,
       testFlag: isDebug(params.testFlag),
+      request,
+    };
+    const [instanceId, orderId] = [text(params.instanceId), text(params.orderId)];
+    event.pending = {
+      nonce: call.nonce,
+      receivedAt: call.receivedAt,
+      activity: call.activity,
+      testFlag: call.testFlag,
+      request,
+      ...(instanceId ? { instanceId } : {}),
+      ...(orderId ? { orderId } : {}),
     };
     try {
       return await handler.run({ services, call, key }, parsed.data);
@@ -192,6 +208,7 @@ export function createV1Handler(activities: readonly V1Activity[]) {
   return middy<V1Event, APIGatewayProxyResult>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(marketplaceResponse((secrets) => secrets.v1Keys))
+    .use(keepFailures())
     .use(verifyV1Query())
     .handler(async (event, context) => dispatch(event, context) as unknown as APIGatewayProxyResult);
 }

@@ -1,11 +1,13 @@
 /**
  * The receipt every verified inbound call writes in the same transaction as its change: its nonce (put
- * only if unseen: replay protection) and its audit record. Shared by the instance store and the
- * tenancy store, so both answer a replay the same way.
+ * only if unseen: replay protection) and its audit record; and, when the call is answered with a failure
+ * and carries its request, the FailedCall kept for redrive (failedCallEntities.ts). Shared by every
+ * store, so all answer a replay the same way and keep every recorded failure.
  */
 import { PutTransaction } from 'dynamodb-toolbox/entity/actions/transactPut';
 import type { CallReceipt } from '#shared/domain/repository';
 import { instancePk, orderPk, type Entities } from './entities.ts';
+import { failedCallEntity, failedCallItem } from './failedCallEntities.ts';
 
 export interface ReceiptTtls {
   nonceTtlSeconds: number;
@@ -22,7 +24,10 @@ export function auditSubject(receipt: CallReceipt): string {
   return `CALLS#${receipt.receivedAt.toISOString().slice(0, 10)}`;
 }
 
-/** [nonce put (unless already recorded), audit put]: the nonce, when present, comes first. */
+/**
+ * [nonce put (unless already recorded), FailedCall put (failures with their request), audit put]: the
+ * nonce, when present, comes first and the audit record last.
+ */
 export function receiptItems(e: Pick<Entities, 'NonceEntity' | 'CallEntity'>, receipt: CallReceipt, ttl: ReceiptTtls) {
   const at = receipt.receivedAt;
   const nonce = e.NonceEntity.build(PutTransaction)
@@ -45,5 +50,7 @@ export function receiptItems(e: Pick<Entities, 'NonceEntity' | 'CallEntity'>, re
     orderLineId: receipt.orderLineId,
     expiresAt: epochSeconds(at) + ttl.auditTtlSeconds,
   });
-  return receipt.nonceRecorded ? [audit] : [nonce, audit];
+  const failed = failedCallItem(receipt);
+  const kept = failed ? [failedCallEntity(e.CallEntity.table).build(PutTransaction).item(failed)] : [];
+  return receipt.nonceRecorded ? [...kept, audit] : [nonce, ...kept, audit];
 }

@@ -1,0 +1,99 @@
+/**
+ * FailedCall: a verified inbound call we answered with a failure, kept so that an operator can list it
+ * and redrive it (`npm run ops -- failed | redrive <id>`, shared/ops/redrive.ts). Key layout:
+ *
+ * | entity     | pk                      | sk                     | notes                                         |
+ * |------------|-------------------------|------------------------|-----------------------------------------------|
+ * | FailedCall | FAILED#<yyyy-mm-dd>     | <iso time>#<nonce>     | TTL (FAILED_CALL_TTL_DAYS, default 14 days)    |
+ *
+ * The day partition is the day the call arrived (UTC): the recent failures are one Query per day, never
+ * a scan. The request (V2 / Kit body, V1 query parameters without authToken) is sealed with the data key
+ * (it carries buyer contact data); a request too large for an item is recorded without it
+ * (`redrivable: false`). Written in the same transaction as the call's receipt (receipts.ts); a call
+ * that failed before anything was written (an internal error) is kept by its route (failedCalls.ts).
+ */
+import { Entity } from 'dynamodb-toolbox/entity';
+import { boolean } from 'dynamodb-toolbox/schema/boolean';
+import { item } from 'dynamodb-toolbox/schema/item';
+import { number } from 'dynamodb-toolbox/schema/number';
+import { string } from 'dynamodb-toolbox/schema/string';
+import type { CallReceipt } from '#shared/domain/repository';
+import type { ServiceTable } from './entities.ts';
+
+/** A sealed request longer than this is not kept (an item holds 400 KB; the rest of the item needs little). */
+export const MAX_SEALED_REQUEST = 350_000;
+
+/** Answers the marketplace does not count as failures (spec 4.3: anything else is retried and reported). */
+export const isFailure = (resultCode: string) => resultCode !== '000000' && resultCode !== '000004';
+
+export const failedPk = (day: string) => `FAILED#${day}`;
+export const failedSk = (receivedAt: Date, nonce: string) => `${receivedAt.toISOString()}#${nonce}`;
+
+export function createFailedCallEntity(table: ServiceTable) {
+  return new Entity({
+    name: 'FailedCall',
+    table,
+    timestamps: false,
+    schema: item({
+      partition: string().key().savedAs('pk'),
+      callKey: string().key().savedAs('sk'),
+      route: string(),
+      activity: string(),
+      resultCode: string(),
+      resultMsg: string(),
+      receivedAt: string(),
+      nonce: string(),
+      testFlag: boolean(),
+      instanceId: string().optional(),
+      orderId: string().optional(),
+      orderLineId: string().optional(),
+      tenantId: string().optional(),
+      /** sealed request (see above); absent when it was too large */
+      requestSealed: string().optional(),
+      redrivable: boolean(),
+      expiresAt: number(),
+      /** set by `ops redrive` (failedCalls.ts markRedriven): how often, when, nonce and answer of the last one */
+      redrives: number().optional(),
+      lastRedriveAt: string().optional(),
+      lastRedriveNonce: string().optional(),
+      lastRedriveCode: string().optional(),
+      lastRedriveMsg: string().optional(),
+    }),
+  });
+}
+export type FailedCallEntity = ReturnType<typeof createFailedCallEntity>;
+
+const entities = new WeakMap<ServiceTable, FailedCallEntity>();
+/** The FailedCall entity of a table (one per table object). */
+export function failedCallEntity(table: ServiceTable): FailedCallEntity {
+  let entity = entities.get(table);
+  if (!entity) entities.set(table, (entity = createFailedCallEntity(table)));
+  return entity;
+}
+
+/** The FailedCall item of a receipt that carries its request, or undefined when there is nothing to keep. */
+export function failedCallItem(receipt: CallReceipt) {
+  const { request } = receipt;
+  if (!request || !isFailure(receipt.resultCode)) return undefined;
+  const at = receipt.receivedAt;
+  const sealed = request.sealed();
+  const kept = sealed !== undefined && sealed.length <= MAX_SEALED_REQUEST ? sealed : undefined;
+  return {
+    partition: failedPk(at.toISOString().slice(0, 10)),
+    callKey: failedSk(at, receipt.nonce),
+    route: request.route,
+    activity: receipt.activity,
+    resultCode: receipt.resultCode,
+    resultMsg: receipt.resultMsg,
+    receivedAt: at.toISOString(),
+    nonce: receipt.nonce,
+    testFlag: receipt.testFlag,
+    instanceId: receipt.instanceId,
+    orderId: receipt.orderId,
+    orderLineId: receipt.orderLineId,
+    tenantId: receipt.tenantId,
+    requestSealed: kept,
+    redrivable: kept !== undefined,
+    expiresAt: Math.floor(at.getTime() / 1000) + request.keepSeconds,
+  };
+}
