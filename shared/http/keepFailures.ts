@@ -15,8 +15,8 @@ import type { CallReceipt, InboundRequest } from '#shared/domain/repository';
 import { ResultCode } from '#shared/protocol/resultCodes';
 import { getRuntime, logger, type Runtime } from '#shared/runtime';
 import type { Secrets } from '#shared/secrets';
-import { MAX_SEALED_REQUEST } from '#shared/storage/failedCallEntities';
-import { FailedCallStore } from '#shared/storage/failedCalls';
+import { createTable, type ServiceTable } from '#shared/storage/entities';
+import { keepFailedCall, MAX_SEALED_REQUEST } from '#shared/storage/failedCallEntities';
 import { replyForError } from './marketplaceResponse.ts';
 import type { SignedEvent } from './verifySignature.ts';
 
@@ -29,7 +29,7 @@ export type KeepingEvent = SignedEvent & { pending?: PendingCall };
 const KEEP_TIMEOUT_MS = 400;
 
 const sealers = new WeakMap<Secrets, Sealer>();
-const stores = new WeakMap<Runtime, FailedCallStore>();
+const tables = new WeakMap<Runtime, ServiceTable>();
 
 /** The request of a verified call: sealed with the data key the first time it is kept, never before. */
 export function inboundRequest(runtime: Pick<Runtime, 'settings' | 'secrets'>, route: string, payload: string | undefined): InboundRequest {
@@ -63,9 +63,9 @@ async function keep(event: KeepingEvent, reply: Reply): Promise<void> {
 
 async function put(pending: PendingCall, reply: Reply): Promise<void> {
   const runtime = await getRuntime();
-  let store = stores.get(runtime);
-  if (!store) stores.set(runtime, (store = new FailedCallStore({ documentClient: runtime.documentClient, tableName: runtime.settings.tableName })));
-  const outcome = await store.keep({ ...pending, resultCode: reply.resultCode, resultMsg: reply.resultMsg }, KEEP_TIMEOUT_MS);
+  let table = tables.get(runtime);
+  if (!table) tables.set(runtime, (table = createTable(runtime.documentClient, runtime.settings.tableName)));
+  const outcome = await keepFailedCall(table, { ...pending, resultCode: reply.resultCode, resultMsg: reply.resultMsg }, KEEP_TIMEOUT_MS);
   if (outcome === 'kept') logger.info('failed call kept for redrive', { resultCode: reply.resultCode });
   else if (outcome === 'unavailable') logger.warn('failed call could not be kept for redrive', { resultCode: reply.resultCode });
 }

@@ -296,6 +296,38 @@ describe('a Kit applicationSync answered 000005 (the merchant key was not config
     expect(out).toContain('answer: 000000');
     expect(await kit.tenancy.application(body.tenantId, body.appId)).toMatchObject({ clientId: 'client-1', clientSecret: 'client-secret-0123456789', status: 'active' });
   });
+
+  it('a body too large for an item is kept without it, as not redrivable', async () => {
+    const kit = runtime.kit;
+    const open = kit.openClientSecret;
+    const body = { instanceId: '', tenantId: `tenant-${randomUUID()}`, appId: 'app-2', clientId: 'c', clientSecret: merchantKeys.encrypt('s'), flag: 1, timeStamp: kitStamp(), padding: 'x'.repeat(400_000) };
+    kit.openClientSecret = undefined;
+    try {
+      expect((await invoke(applicationSync, kitEvent('applicationSync', body))).json.resultCode).toBe(ResultCode.INTERNAL_ERROR);
+    } finally {
+      kit.openClientSecret = open;
+    }
+    const [kept] = (await failedCalls.list(new Date(), 1)).filter((f) => f.tenantId === body.tenantId);
+    expect(kept).toMatchObject({ redrivable: false });
+    expect((await rawItem(kept!.pk, kept!.sk)).requestSealed).toBeUndefined();
+    const listed = await ops('failed');
+    expect(listed.out).toContain(`${kept!.id}`);
+    expect(listed.out).toContain('no (not redrivable)');
+    const { code, err } = await ops('redrive', kept!.id);
+    expect(code).toBe(2);
+    expect(err).toContain('cannot be redriven');
+  });
+});
+
+describe('ops usage', () => {
+  it('refuses an unknown command, a missing id and a bad --hours with exit status 2, and prints the usage on --help', async () => {
+    expect((await ops('frobnicate')).code).toBe(2);
+    expect((await ops('redrive')).code).toBe(2);
+    expect((await ops('status', '--hours', 'soon')).code).toBe(2);
+    const help = await ops('--help');
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('redrive <id>');
+  });
 });
 
 describe('ops status', () => {
@@ -312,8 +344,8 @@ describe('ops status', () => {
     const watches = (await runtime.services.store.dueWork('WATCH', new Date(Date.now() + 86_400_000))).items.length;
     expect(timers).toMatch(new RegExp(`WATCH +0 +${watches}\\b`));
     const failed = out.slice(out.indexOf('Failed calls'));
-    // the V2 refusal, the storage fault, the refusal beside the replay, the V1 refusal, the Kit call
-    expect(failed).toContain('Failed calls in the last 24 h (5)');
+    // the V2 refusal, the storage fault, the refusal beside the replay, the V1 refusal, the two Kit calls
+    expect(failed).toContain('Failed calls in the last 24 h (6)');
   });
 
   it('no request body reached the logs', () => {

@@ -12,7 +12,9 @@
  * (`redrivable: false`). Written in the same transaction as the call's receipt (receipts.ts); a call
  * that failed before anything was written (an internal error) is kept by its route (failedCalls.ts).
  */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { Entity } from 'dynamodb-toolbox/entity';
+import { PutItemCommand } from 'dynamodb-toolbox/entity/actions/put';
 import { boolean } from 'dynamodb-toolbox/schema/boolean';
 import { item } from 'dynamodb-toolbox/schema/item';
 import { number } from 'dynamodb-toolbox/schema/number';
@@ -52,12 +54,8 @@ export function createFailedCallEntity(table: ServiceTable) {
       requestSealed: string().optional(),
       redrivable: boolean(),
       expiresAt: number(),
-      /** set by `ops redrive` (failedCalls.ts markRedriven): how often, when, nonce and answer of the last one */
-      redrives: number().optional(),
-      lastRedriveAt: string().optional(),
-      lastRedriveNonce: string().optional(),
-      lastRedriveCode: string().optional(),
-      lastRedriveMsg: string().optional(),
+      // set by `ops redrive` (failedCalls.ts markRedriven), not here: redrives, lastRedriveAt,
+      // lastRedriveNonce, lastRedriveCode, lastRedriveMsg
     }),
   });
 }
@@ -96,4 +94,24 @@ export function failedCallItem(receipt: CallReceipt) {
     redrivable: kept !== undefined,
     expiresAt: Math.floor(at.getTime() / 1000) + request.keepSeconds,
   };
+}
+
+/**
+ * Keeps a failed call whose receipt was not written (an internal error): one put, only if the call's
+ * own transaction did not keep it already, given up after `timeoutMs` (the answer must not wait on a
+ * table that is failing). Answers what became of it; never throws. (In every callback bundle: kept lean.)
+ */
+export async function keepFailedCall(table: ServiceTable, receipt: CallReceipt, timeoutMs: number): Promise<'kept' | 'already' | 'not kept' | 'unavailable'> {
+  const item = failedCallItem(receipt);
+  if (!item) return 'not kept';
+  try {
+    await failedCallEntity(table)
+      .build(PutItemCommand)
+      .item(item)
+      .options({ condition: { attr: 'partition', exists: false } })
+      .send({ abortSignal: AbortSignal.timeout(timeoutMs) });
+    return 'kept';
+  } catch (error) {
+    return error instanceof ConditionalCheckFailedException ? 'already' : 'unavailable';
+  }
 }

@@ -1,14 +1,11 @@
 /**
- * The failed calls kept for redrive (failedCallEntities.ts): kept by the route when the call failed
- * before its receipt could be written, listed and read by `npm run ops`, marked when redriven. Listing
- * is a Query per day partition (FAILED#<yyyy-mm-dd>), never a scan.
+ * The failed calls kept for redrive (failedCallEntities.ts) as `npm run ops` reads them: listed (a Query
+ * per day partition, FAILED#<yyyy-mm-dd>, never a scan), found by id with their sealed request, marked
+ * when redriven. Not in the Lambda bundles.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { PutItemCommand } from 'dynamodb-toolbox/entity/actions/put';
-import type { CallReceipt } from '#shared/domain/repository';
-import { createTable } from './entities.ts';
-import { createFailedCallEntity, failedCallItem, failedPk, type FailedCallEntity } from './failedCallEntities.ts';
+import { failedPk } from './failedCallEntities.ts';
 
 /** A failed call as listed (the sealed request stays in the table unless asked for). */
 export interface FailedCall {
@@ -75,31 +72,7 @@ function fromItem(item: Record<string, any>): FailedCall {
 }
 
 export class FailedCallStore {
-  private readonly entity: FailedCallEntity;
-
-  constructor(private readonly options: { documentClient: DynamoDBDocumentClient; tableName: string }) {
-    this.entity = createFailedCallEntity(createTable(options.documentClient, options.tableName));
-  }
-
-  /**
-   * Keeps a failed call whose receipt was not written (an internal error): one put, only if the call's
-   * own transaction did not keep it already, given up after `timeoutMs` (the answer must not wait on a
-   * table that is failing). Answers whether it was written; never throws.
-   */
-  async keep(receipt: CallReceipt, timeoutMs: number): Promise<'kept' | 'already' | 'not kept' | 'unavailable'> {
-    const item = failedCallItem(receipt);
-    if (!item) return 'not kept';
-    try {
-      await this.entity
-        .build(PutItemCommand)
-        .item(item)
-        .options({ condition: { attr: 'partition', exists: false } })
-        .send({ abortSignal: AbortSignal.timeout(timeoutMs) });
-      return 'kept';
-    } catch (error) {
-      return error instanceof ConditionalCheckFailedException ? 'already' : 'unavailable';
-    }
-  }
+  constructor(private readonly options: { documentClient: DynamoDBDocumentClient; tableName: string }) {}
 
   /** The failed calls that arrived in the last `days` days up to `now` (UTC days), newest first. */
   async list(now: Date, days: number): Promise<FailedCall[]> {
