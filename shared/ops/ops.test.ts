@@ -7,6 +7,9 @@
  * `ops status` prints the three tables with the right counts; no request body reaches the logs.
  */
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { handler as produce } from '#functions/produce/handler';
@@ -21,7 +24,7 @@ import { computeAuthToken, encryptV1 } from '#shared/protocol/v1';
 import { getRuntime, logger, type Runtime } from '#shared/runtime';
 import { FailedCallStore, type FailedCall } from '#shared/storage/failedCalls';
 import { probeRuntime, type DynamoProbe } from '#shared/testing/dynamoProbe';
-import { v1Event } from '#shared/testing/apiEvents';
+import { produceEvent, v1Event } from '#shared/testing/apiEvents';
 import { freshOrder, invoke, signedEvent, startHarness, type Harness } from '#shared/testing/harness';
 import { kitEvent, kitStamp, merchantKeyPair, V1_KEY } from '#shared/testing/kitCalls';
 import { startCapture } from '#shared/testing/logCapture';
@@ -80,15 +83,16 @@ const newInstanceBody = (order: { orderId: string; orderLineId: string }, marker
   memo: marker,
 });
 
-const ops = async (...argv: string[]) => {
+const inProcess = () => inProcessRedrivePorts({ produce, produceV1, kit: { '/produceAPI/v2/applicationSync': applicationSync } });
+
+/** `npm run ops -- …` in this process; redrives go to the handlers in process unless `http` (then to --url). */
+const run = async (http: boolean, argv: string[]) => {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) }, {
-    env: process.env,
-    ports: () => inProcessRedrivePorts({ produce, produceV1, kit: { '/produceAPI/v2/applicationSync': applicationSync } }),
-  });
+  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) }, { env: process.env, ...(http ? {} : { ports: inProcess }) });
   return { code, out: out.join('\n'), err: err.join('\n') };
 };
+const ops = (...argv: string[]) => run(false, argv);
 
 const failedOf = async (orderId: string): Promise<FailedCall[]> => (await failedCalls.list(new Date(), 1)).filter((f) => f.orderId === orderId);
 
@@ -319,6 +323,38 @@ describe('a Kit applicationSync answered 000005 (the merchant key was not config
   });
 });
 
+describe('redrive over HTTP (the default port)', () => {
+  it('sends the call, signed afresh, to the production URL given by --url', async () => {
+    // a stand-in for API Gateway in front of the produce handler: the request as it arrives on the wire
+    const server = createServer(async (req, res) => {
+      const url = new URL(req.url!, 'http://local');
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const result = (await produce({ ...produceEvent(Buffer.concat(chunks).toString('utf8'), Object.fromEntries(url.searchParams)), path: url.pathname, resource: url.pathname }, {
+        getRemainingTimeInMillis: () => 30_000,
+      } as never)) as { statusCode: number; headers: Record<string, string>; body: string };
+      res.writeHead(result.statusCode, result.headers).end(result.body);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      use(refusing);
+      const order = newOrder();
+      const body = newInstanceBody(order, marker());
+      expect((await invoke(produce, signedEvent(body))).json.resultCode).toBe(ResultCode.NO_RESOURCE);
+      const [kept] = await failedOf(order.orderId);
+      use(working);
+      const { code, out } = await run(true, ['redrive', kept!.id, '--url', `http://127.0.0.1:${(server.address() as AddressInfo).port}`]);
+      expect(code).toBe(0);
+      expect(out).toContain('answer: 000000');
+      expect(out).not.toContain('Body-Sign');
+      expect((await runtime.services.store.getInstance(body.businessId))?.status).toBe('ACTIVE');
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('ops usage', () => {
   it('refuses an unknown command, a missing id and a bad --hours with exit status 2, and prints the usage on --help', async () => {
     expect((await ops('frobnicate')).code).toBe(2);
@@ -335,8 +371,8 @@ describe('ops status', () => {
     const { code, out } = await ops('status');
     expect(code).toBe(0);
     const instances = out.slice(out.indexOf('Instances by state'), out.indexOf('Timers due'));
-    // this file made: 3 controls + 2 refused then redriven (V2, V1) + 1 redriven after the fault = ACTIVE 6; 1 refused = FAILED 1
-    expect(instances).toMatch(/ACTIVE +6 +0 +6/);
+    // this file made: 3 controls + 3 refused then redriven (V2, V1, over HTTP) + 1 redriven after the fault = ACTIVE 7; 1 refused = FAILED 1
+    expect(instances).toMatch(/ACTIVE +7 +0 +7/);
     expect(instances).toMatch(/FAILED +1 +0 +1/);
     const timers = out.slice(out.indexOf('Timers due'), out.indexOf('Failed calls'));
     expect(timers).toContain('Timers due in the next 24 h');
@@ -344,8 +380,8 @@ describe('ops status', () => {
     const watches = (await runtime.services.store.dueWork('WATCH', new Date(Date.now() + 86_400_000))).items.length;
     expect(timers).toMatch(new RegExp(`WATCH +0 +${watches}\\b`));
     const failed = out.slice(out.indexOf('Failed calls'));
-    // the V2 refusal, the storage fault, the refusal beside the replay, the V1 refusal, the two Kit calls
-    expect(failed).toContain('Failed calls in the last 24 h (6)');
+    // the V2 refusal, the storage fault, the refusal beside the replay, the V1 refusal, the two Kit calls, the HTTP one
+    expect(failed).toContain('Failed calls in the last 24 h (7)');
   });
 
   it('no request body reached the logs', () => {
