@@ -40,9 +40,15 @@ export function inboundRequest(runtime: Pick<Runtime, 'settings' | 'secrets'>, r
     keepSeconds: settings.failedCallTtlDays * 86_400,
     sealed() {
       if (sealed !== null) return sealed;
-      let sealer = sealers.get(secrets);
-      if (!sealer && payload !== undefined) sealers.set(secrets, (sealer = createSealer(secrets.dataKeys)));
-      sealed = payload === undefined || !sealer || payload.length > MAX_SEALED_REQUEST ? undefined : sealer.seal(payload);
+      sealed = undefined;
+      if (payload === undefined || payload.length > MAX_SEALED_REQUEST) return sealed;
+      try {
+        let sealer = sealers.get(secrets);
+        if (!sealer) sealers.set(secrets, (sealer = createSealer(secrets.dataKeys)));
+        sealed = sealer.seal(payload);
+      } catch {
+        // no data key: kept without its request (not redrivable) rather than failing the call's receipt
+      }
       return sealed;
     },
   };
