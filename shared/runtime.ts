@@ -2,7 +2,8 @@
  * The composition root: builds the services once per Lambda container (or test module) from settings
  * and secrets. Handlers call getRuntime(); nothing else constructs clients.
  *
- * The parts only some functions need — the joint-operation stores and identity client
+ * The parts only some functions need — the open-API client, provisioners and notifier
+ * (shared/runtime/marketplace.ts), the joint-operation stores and identity client
  * (shared/runtime/joint.ts), the License stores and signer (shared/runtime/licensing.ts) — are added by
  * their own modules through extendRuntime(), imported by the routes and callbacks that use them: every
  * other function's bundle leaves them out. Reaching for a part a function did not import fails loudly.
@@ -15,11 +16,7 @@ import { createCatalogue, DEFAULT_RETENTION_DAYS, RETENTION_MARGIN_DAYS } from '
 import { DAY_MS, type InstanceTimerPolicy } from '#shared/domain/timers';
 import { productCatalogue } from '#shared/product/catalogue';
 import { createLogAlerts } from '#shared/notify/alerts';
-import { createProductNotifier } from '#shared/product/notifier';
 import type { Services } from '#shared/domain/call';
-import { createMarketplaceClient } from '#shared/openapi/client';
-import { createProductProvisioner } from '#shared/product/provisioner';
-import { createDefaultProvisioner } from '#shared/provisioning/defaultProvisioner';
 import { loadSecrets, type Secrets } from './secrets.ts';
 import { createStore } from '#shared/storage/store';
 import type { KitServices } from '#shared/domain/kit';
@@ -113,22 +110,11 @@ async function build(): Promise<Runtime> {
     auditTtlDays: settings.auditTtlDays,
     instanceTimers: timers,
   });
-  // the License members come from shared/runtime/licensing.ts (getters that say so until then)
-  const core: Omit<Services, 'licenses' | 'onlineLicenses' | 'licenseSigner'> = {
+  // the marketplace and License members come from shared/runtime/{marketplace,licensing}.ts (getters that say so until then)
+  const core: Omit<Services, 'licenses' | 'onlineLicenses' | 'licenseSigner' | 'marketplace' | 'provisioner' | 'debugProvisioner' | 'notifier'> = {
     store,
-    marketplace: createMarketplaceClient({
-      baseUrls: settings.marketplaceUrls,
-      ak: secrets.ak,
-      sk: secrets.sk,
-      // the usage push is signed with the access key bound to the basic interfaces (spec 2.7)
-      usageSigningKey: secrets.accessKeys[0],
-      timeoutMs: settings.openApiTimeoutMs,
-    }),
-    provisioner: createProductProvisioner(settings, secrets),
-    debugProvisioner: createDefaultProvisioner({ frontEndUrl: settings.frontEndUrl, adminUrl: settings.adminUrl }),
     logger,
     alerts: createLogAlerts(logger),
-    notifier: createProductNotifier(settings, store, logger),
     catalogue,
     settings: {
       provisionBudgetMs: settings.provisionBudgetMs,
@@ -144,6 +130,7 @@ async function build(): Promise<Runtime> {
   };
   const services = core as Services;
   const parts = { settings, secrets, services, documentClient: store.documentClient } as Runtime;
+  notInstalled(services, ['marketplace', 'provisioner', 'debugProvisioner', 'notifier'], '#shared/runtime/marketplace');
   notInstalled(services, ['licenses', 'onlineLicenses', 'licenseSigner'], '#shared/runtime/licensing');
   notInstalled(parts, ['kit', 'sso'], '#shared/runtime/joint');
   return parts;

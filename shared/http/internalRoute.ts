@@ -10,6 +10,8 @@ import { errorName } from '#shared/domain/errors';
 import type { Services } from '#shared/domain/call';
 import { getRuntime, logger } from '#shared/runtime';
 import { fields } from './callback.ts';
+// the open-API client, provisioners and notifier (the Kit and login routes leave them out)
+import '#shared/runtime/marketplace';
 
 export type InternalResult = { status: number; body: unknown };
 

@@ -13,6 +13,8 @@ import { isDebug, type Callback } from './callback.ts';
 import { inboundRequest, keepFailures, routeOf, type KeepingEvent } from './keepFailures.ts';
 import { marketplaceResponse } from './marketplaceResponse.ts';
 import { illFormedText, LONE_SURROGATE, verifySignature, type VerifiedRequest } from './verifySignature.ts';
+// the open-API client, provisioners and notifier (the Kit and login routes leave them out)
+import '#shared/runtime/marketplace';
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const text = (v: unknown) => (typeof v === 'string' && v.length <= 64 && !LONE_SURROGATE.test(v) ? v : undefined);

@@ -11,6 +11,8 @@ import middy from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import type { Services } from '#shared/domain/call';
 import { getRuntime, logger } from '#shared/runtime';
+// the open-API client, provisioners and notifier (the Kit and login routes leave them out)
+import '#shared/runtime/marketplace';
 
 /** CloudWatch metrics in embedded metric format (jobs only: the callbacks do not carry this code) */
 const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || 'KooGalleryMerchant', serviceName: 'koogallery-merchant' });

@@ -35,6 +35,8 @@ import { MarketplaceError } from './errors.ts';
 import { inboundRequest, keepFailures, routeOf, type KeepingEvent } from './keepFailures.ts';
 import { marketplaceResponse } from './marketplaceResponse.ts';
 import { LONE_SURROGATE } from './verifySignature.ts';
+// the open-API client, provisioners and notifier (the Kit and login routes leave them out)
+import '#shared/runtime/marketplace';
 
 /** How long the store remembers a nonce after the call arrived (shared/storage/store.ts default nonceTtlSeconds). */
 export const NONCE_MEMORY_MS = 600_000;
