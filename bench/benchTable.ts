@@ -10,7 +10,8 @@ export async function startBenchTable(env: Record<string, string> = {}) {
   const dynamo = await startDynamoLocal({ port: await freePort() });
   const tableName = `bench-${randomUUID()}`;
   const client = localClient(dynamo.endpoint);
-  await ensureTable(client, tableName);
+  // no stream: the cloud writes stream records apart from the write; DynamoDB Local inside it (ensureTable)
+  await ensureTable(client, tableName, { stream: false });
   Object.assign(process.env, {
     STAGE: 'local',
     TABLE_NAME: tableName,

@@ -363,7 +363,7 @@ async function main() {
   const dynamo = await startDynamoLocal({ port: await freePort() });
   const tableName = `bench-due-${randomUUID()}`;
   const client = localClient(dynamo.endpoint);
-  await ensureTable(client, tableName);
+  await ensureTable(client, tableName, { stream: false });
   const documentClient = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   const counter = countRequests(client);
   const store = new Store({ documentClient, tableName, sealer: createSealer(['bench-data-key']) });

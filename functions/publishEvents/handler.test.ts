@@ -44,7 +44,7 @@ const context = { functionName: 'publishEvents', awsRequestId: 'r', getRemaining
 
 beforeAll(async () => {
   Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' });
-  const table = await createTestTable();
+  const table = await createTestTable({ stream: true });
   const stream = await openTableStream(table.endpoint, table.tableName, 'start');
   // 25 instances created (25 events), a nonce between them (no event)
   for (let i = 0; i < 25; i++) {

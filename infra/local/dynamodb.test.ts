@@ -27,10 +27,30 @@ describe('local table from infra/table.yml', () => {
     await expect(ensureTable(client, name)).rejects.toThrow(/delete \.dynamodb\/ to recreate it/);
   });
 
-  it('drops CloudFormation-only properties', () => {
+  it('drops CloudFormation-only properties, and enables the stream CloudFormation declares', () => {
     const { create } = tableDefinition('x');
     expect(Object.keys(create).sort()).toEqual(
-      ['AttributeDefinitions', 'BillingMode', 'GlobalSecondaryIndexes', 'KeySchema', 'TableName'].sort(),
+      ['AttributeDefinitions', 'BillingMode', 'GlobalSecondaryIndexes', 'KeySchema', 'StreamSpecification', 'TableName'].sort(),
     );
+    expect(create.StreamSpecification).toEqual({ StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' });
+  });
+
+  it('leaves the stream out when asked (tests and benches that do not read it)', async () => {
+    const client = localClient(inject('dynamoEndpoint'));
+    const name = `t-${randomUUID()}`;
+    expect(await ensureTable(client, name, { stream: false })).toBe('created');
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
+    expect(Table?.StreamSpecification?.StreamEnabled ?? false).toBe(false);
+  });
+
+  it('gives a table kept from before the integration events its stream', async () => {
+    const client = localClient(inject('dynamoEndpoint'));
+    const name = `t-${randomUUID()}`;
+    const { create } = tableDefinition(name);
+    const { StreamSpecification: _stream, ...withoutStream } = create;
+    await client.send(new CreateTableCommand(withoutStream));
+    expect(await ensureTable(client, name)).toBe('existed');
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
+    expect(Table?.StreamSpecification).toMatchObject({ StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' });
   });
 });

@@ -35,7 +35,7 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  table = await createTestTable();
+  table = await createTestTable({ stream: true });
   relay = await startLocalEventRelay({
     endpoint: table.endpoint,
     tableName: table.tableName,

@@ -38,11 +38,11 @@ export async function openTableStream(endpoint: string, tableName: string, from:
     region: 'localhost',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
-  /** shard id → its next iterator; null once the shard is closed and read to its end */
-  const shards = new Map<string, string | null>();
+  /** shard id → where reading goes on: its next iterator (null once closed and read to its end), the last record read */
+  const shards = new Map<string, { iterator: string | null; last?: string }>();
 
-  const iteratorOf = async (ShardId: string, ShardIteratorType: ShardIteratorType) =>
-    (await client.send(new GetShardIteratorCommand({ StreamArn: streamArn, ShardId, ShardIteratorType }))).ShardIterator ?? null;
+  const iteratorOf = async (ShardId: string, ShardIteratorType: ShardIteratorType, SequenceNumber?: string) =>
+    (await client.send(new GetShardIteratorCommand({ StreamArn: streamArn, ShardId, ShardIteratorType, SequenceNumber }))).ShardIterator ?? null;
 
   /** shards not seen before: the first ones from `from`, any later one (a split or a rollover) from its start */
   const discover = async (initial: boolean) => {
@@ -52,28 +52,48 @@ export async function openTableStream(endpoint: string, tableName: string, from:
       for (const shard of StreamDescription?.Shards ?? []) {
         if (!shard.ShardId || shards.has(shard.ShardId)) continue;
         const closed = shard.SequenceNumberRange?.EndingSequenceNumber !== undefined;
-        if (initial && from === 'now' && closed) shards.set(shard.ShardId, null);
-        else shards.set(shard.ShardId, await iteratorOf(shard.ShardId, initial && from === 'now' ? 'LATEST' : 'TRIM_HORIZON'));
+        if (initial && from === 'now' && closed) shards.set(shard.ShardId, { iterator: null });
+        else shards.set(shard.ShardId, { iterator: await iteratorOf(shard.ShardId, initial && from === 'now' ? 'LATEST' : 'TRIM_HORIZON') });
       }
       ExclusiveStartShardId = StreamDescription?.LastEvaluatedShardId;
     } while (ExclusiveStartShardId);
   };
   await discover(true);
 
+  /**
+   * One page of a shard. An iterator that expired (15 minutes unused) or points at records the stream
+   * trimmed is replaced by one just after the last record read (or the shard's oldest record), as
+   * Lambda's poller does: nothing is read twice, nothing still held is skipped.
+   */
+  const page = async (shardId: string, state: { iterator: string | null; last?: string }) => {
+    try {
+      return await client.send(new GetRecordsCommand({ ShardIterator: state.iterator!, Limit: 1000 }));
+    } catch (error) {
+      const name = (error as Error).name;
+      if (name !== 'ExpiredIteratorException' && name !== 'TrimmedDataAccessException') throw error;
+      const after = state.last && name === 'ExpiredIteratorException';
+      const iterator = after ? await iteratorOf(shardId, 'AFTER_SEQUENCE_NUMBER', state.last) : await iteratorOf(shardId, 'TRIM_HORIZON');
+      if (!iterator) return { Records: [], NextShardIterator: undefined };
+      const retried = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
+      // from the oldest record: drop what was read before
+      const fresh = (retried.Records ?? []).filter((r) => !state.last || BigInt(r.dynamodb?.SequenceNumber ?? '0') > BigInt(state.last));
+      return { ...retried, Records: fresh };
+    }
+  };
+
   return {
     async read() {
       await discover(false);
       const out: DynamoDBRecord[] = [];
-      for (const [shardId, iterator] of shards) {
-        let next = iterator;
+      for (const [shardId, state] of shards) {
         // a shard may hold more than one page: read it to its current end
-        while (next) {
-          const page = await client.send(new GetRecordsCommand({ ShardIterator: next, Limit: 1000 }));
-          out.push(...(page.Records ?? []).map(toLambdaRecord));
-          next = page.NextShardIterator ?? null;
-          if ((page.Records ?? []).length === 0) break;
+        while (state.iterator) {
+          const { Records = [], NextShardIterator } = await page(shardId, state);
+          out.push(...Records.map(toLambdaRecord));
+          state.last = Records.at(-1)?.dynamodb?.SequenceNumber ?? state.last;
+          state.iterator = NextShardIterator ?? null;
+          if (Records.length === 0) break;
         }
-        shards.set(shardId, next);
       }
       return out;
     },

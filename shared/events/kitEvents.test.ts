@@ -16,7 +16,7 @@ import { integrationEventSchema } from './schema.ts';
 let h: Harness;
 let stream: TableStream;
 beforeAll(async () => {
-  h = await startHarness();
+  h = await startHarness({}, { stream: true });
   stream = await openTableStream(h.table.endpoint, h.table.tableName, 'start');
 });
 afterAll(async () => {

@@ -37,7 +37,7 @@ function normalised(list: readonly IntegrationEvent[]) {
 const orderOf = (e: IntegrationEvent) => String((e.data as { orderId?: string }).orderId ?? '');
 
 beforeAll(async () => {
-  h = await startHarness({ REQUEST_BUDGET_MS: '20000', PROVISION_BUDGET_MS: '15000', OPEN_API_TIMEOUT_MS: '5000' });
+  h = await startHarness({ REQUEST_BUDGET_MS: '20000', PROVISION_BUDGET_MS: '15000', OPEN_API_TIMEOUT_MS: '5000' }, { stream: true });
   stream = await openTableStream(h.table.endpoint, h.table.tableName, 'start');
   const services = (await getRuntime()).services;
   services.provisioner = services.debugProvisioner;

@@ -168,9 +168,9 @@ describe('sealed at rest', () => {
     const items = await scan();
     expect(items.length).toBeGreaterThan(30);
     // every kind of item the run writes is looked at (instances, order lines, notices, calls, nonces,
-    // supervision, notifications, meters, usage buckets and keys)
+    // supervision, notifications, meters, usage buckets and keys, reconciliation markers)
     const kinds = new Set(items.map((i) => String(i.sk).replace(/#.*/, '')));
-    expect([...kinds].sort()).toEqual(['CALL', 'INSTANCE', 'KEY', 'METER', 'NONCE', 'NOTICE', 'NOTIFY', 'SUPERVISION', 'USAGE']);
+    expect([...kinds].sort()).toEqual(['CALL', 'INSTANCE', 'KEY', 'METER', 'NONCE', 'NOTICE', 'NOTIFY', 'RECONCILE', 'SUPERVISION', 'USAGE']);
     expect(plaintextIn(items)).toEqual([]);
     // the check finds a value however deep and however spelt (positive control)
     const [, aPhone] = [...plaintext].find(([what]) => what.startsWith('buyer phone'))!;

@@ -23,8 +23,9 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
-  const table = await createTestTable();
+/** `options.stream`: the table gets its stream (for the tests that read it; see createTestTable) */
+export async function startHarness(env: Record<string, string> = {}, options: { stream?: boolean } = {}): Promise<Harness> {
+  const table = await createTestTable(options);
   const marketplace = await startLocalMarketplace({
     port: 0,
     credentials: { [LOCAL_DEFAULTS.KOOGALLERY_AK]: LOCAL_DEFAULTS.KOOGALLERY_SK },

@@ -4,11 +4,12 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
 import { ensureTable, localClient } from '../../infra/local/dynamodb.ts';
 
-export async function createTestTable() {
+/** `stream: true` for the tests that read the table's stream (see ensureTable: it slows DynamoDB Local's writes) */
+export async function createTestTable(options: { stream?: boolean } = {}) {
   const endpoint = inject('dynamoEndpoint');
   const client = localClient(endpoint);
   const tableName = `test-${randomUUID()}`;
-  await ensureTable(client, tableName);
+  await ensureTable(client, tableName, { stream: options.stream === true });
   const documentClient = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   return { endpoint, client, documentClient, tableName };
 }
