@@ -139,6 +139,28 @@ describe('publishEvents', () => {
     expect(ids[0]!.slice(-ids[1]!.length)).toEqual(ids[1]);
   });
 
+  it('on the local stage (npm run invoke) the events are logged, not sent to a bus', async () => {
+    const stage = process.env.STAGE;
+    process.env.STAGE = 'local';
+    useSink(undefined);
+    try {
+      // the EventBridge sink would fail here (no bus, no credentials) and report the first record
+      expect(await invoke(records.slice(0, 3))).toEqual({ batchItemFailures: [] });
+    } finally {
+      process.env.STAGE = stage;
+    }
+    process.env.STAGE = 'prod';
+    useSink(undefined);
+    try {
+      // a deployed stage's sink is EventBridge: with no bus (or no credentials) here the record comes back
+      const result = await invoke(records.slice(0, 1));
+      expect(result.batchItemFailures).toHaveLength(1);
+    } finally {
+      process.env.STAGE = stage;
+      useSink(undefined);
+    }
+  }, 60_000);
+
   it('a record it cannot read is reported (and later dead-lettered), the ones before it are published', async () => {
     const published: string[] = [];
     useSink({ publish: async (events) => (published.push(...events.map((e) => e.subject)), { failedIds: [] }) });

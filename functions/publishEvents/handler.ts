@@ -19,8 +19,16 @@ const logger = new Logger({ serviceName: 'koogallery-merchant' });
 const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || 'KooGalleryMerchant', serviceName: 'koogallery-merchant' });
 const source = `${EVENT_SOURCE}/${process.env.STAGE || 'local'}`;
 
+/** `npm run invoke -- publishEvents` on the local stage: there is no bus, the events are logged instead */
+const logSink: EventSink = {
+  async publish(events) {
+    for (const { type, id, subject } of events) logger.info('integration event', { type, id, subject });
+    return { failedIds: [] };
+  },
+};
+
 let sink: EventSink | undefined;
-/** tests hand in their own sink; otherwise the bus named by EVENT_BUS_NAME */
+/** tests hand in their own sink; otherwise the bus named by EVENT_BUS_NAME (the log on the local stage) */
 export function useSink(next: EventSink | undefined) {
   sink = next;
 }
@@ -29,7 +37,7 @@ export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse, Error, 
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics))
   .handler(async (event) => {
-    sink ??= createEventBridgeSink({ busName: process.env.EVENT_BUS_NAME || 'default' });
+    sink ??= process.env.STAGE === 'local' ? logSink : createEventBridgeSink({ busName: process.env.EVENT_BUS_NAME || 'default' });
     const result = await relayRecords(event.Records, sink, source);
     metrics.addMetric('EventsPublished', MetricUnit.Count, result.published);
     metrics.addMetric('EventsFailed', MetricUnit.Count, result.failedIds.length);
