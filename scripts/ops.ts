@@ -2,7 +2,7 @@
  * `npm run ops -- <command>`: the operator's view of a running service (README "Operations").
  *   status [--hours 24]               instances by state, timers due in the next hours, recent failed calls
  *   failed [--days 1]                 the calls we answered with a failure, newest first (ids for redrive)
- *   redrive <id> [--url URL]          sends a failed call again through the production URL, signed afresh
+ *   redrive <id> [--url URL] [--force] sends a failed call again through the production URL, signed afresh
  * Connects like the runtime: TABLE_NAME / DYNAMODB_ENDPOINT / SECRETS_PARAMETER from the environment,
  * `--stage <name>` for the table koogallery-<name>; with nothing set, the local stack of `npm start`.
  * Exit status: 0 done (a redrive answered 000000 / 000004), 1 a redrive answered with a failure or an
@@ -20,7 +20,10 @@ import { isFailure } from '../shared/storage/failedCallEntities.ts';
 const USAGE = `usage: npm run ops -- [--stage <name>] <command>
   status [--hours 24]          instances by state, timers due in the next hours, recent failed calls
   failed [--days 1]            calls answered with a failure (kept FAILED_CALL_TTL_DAYS, default 14)
-  redrive <id> [--url URL]     send a failed call again, signed afresh, to the production URL
+  redrive <id> [--url URL] [--force]
+                               send a failed call again, signed afresh, to the production URL (the API's
+                               base or the URL in the seller console); refused when its instance changed
+                               since, unless --force
                                (default KOOGALLERY_PRODUCTION_URL, else npm start's http://127.0.0.1:3000)`;
 
 export const LOCAL_PRODUCTION_URL = 'http://127.0.0.1:3000';
@@ -71,7 +74,7 @@ export async function main(argv: string[], io: OpsIo, cli: OpsEnv = { env: proce
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { stage: { type: 'string' }, hours: { type: 'string' }, days: { type: 'string' }, url: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { stage: { type: 'string' }, hours: { type: 'string' }, days: { type: 'string' }, url: { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     io.err(`${(error as Error).message}\n${USAGE}`);
@@ -111,6 +114,8 @@ export async function main(argv: string[], io: OpsIo, cli: OpsEnv = { env: proce
         sealer: createSealer(runtime.secrets.dataKeys),
         keys: runtime.secrets,
         ports: cli.ports?.(url) ?? httpRedrivePorts(url),
+        history: (instanceId) => runtime.services.store.history(instanceId, 100),
+        force: values.force === true,
         now: cli.now ?? (() => new Date()),
       },
       rest[0]!,

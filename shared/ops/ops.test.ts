@@ -228,6 +228,32 @@ describe('a newInstance that met a storage fault (000005: nothing recorded)', ()
   });
 });
 
+describe('a redrive that could undo a later change', () => {
+  it('a FREEZE that failed is not replayed once the instance was frozen and unfrozen since, unless forced', async () => {
+    use(working);
+    const created = await invoke(produce, signedEvent(newInstanceBody(newOrder(), marker())));
+    const instanceId = created.json.instanceId!;
+    const freeze = { activity: 'updateInstanceStatus', instanceId, status: 'FREEZE' };
+    probe.injectFaults({ rate: 1, seed: 2, mode: 'error', when: 'before', commands: ['TransactWriteItemsCommand'] });
+    expect((await invoke(produce, signedEvent(freeze))).json.resultCode).toBe(ResultCode.INTERNAL_ERROR);
+    probe.injectFaults(undefined);
+    const [kept] = (await failedCalls.list(new Date(), 1)).filter((f) => f.instanceId === instanceId && f.activity === 'updateInstanceStatus');
+    expect(kept).toBeDefined();
+    // the marketplace's own retry froze it, then the renewal's UNFREEZE made it ACTIVE again
+    expect((await invoke(produce, signedEvent(freeze))).json.resultCode).toBe('000000');
+    expect((await invoke(produce, signedEvent({ ...freeze, status: 'UNFREEZE' }))).json.resultCode).toBe('000000');
+
+    const refused = await ops('redrive', kept!.id);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toMatch(/changed since this updateInstanceStatus failed .*updateInstanceStatus at .*--force/s);
+    expect((await runtime.services.store.getInstance(instanceId))?.status).toBe('ACTIVE');
+
+    const forced = await ops('redrive', kept!.id, '--force');
+    expect(forced.code).toBe(0);
+    expect((await runtime.services.store.getInstance(instanceId))?.status).toBe('FROZEN');
+  });
+});
+
 describe('a V1 newInstance the product refused', () => {
   const v1Call = (params: Record<string, string>) => {
     const signed = { ...params, timeStamp: formatMarketTimeMillis(new Date()) };
@@ -344,7 +370,8 @@ describe('redrive over HTTP (the default port)', () => {
       expect((await invoke(produce, signedEvent(body))).json.resultCode).toBe(ResultCode.NO_RESOURCE);
       const [kept] = await failedOf(order.orderId);
       use(working);
-      const { code, out } = await run(true, ['redrive', kept!.id, '--url', `http://127.0.0.1:${(server.address() as AddressInfo).port}`]);
+      // the URL as entered in the seller console: the API's base plus /produce
+      const { code, out } = await run(true, ['redrive', kept!.id, '--url', `http://127.0.0.1:${(server.address() as AddressInfo).port}/produce`]);
       expect(code).toBe(0);
       expect(out).toContain('answer: 000000');
       expect(out).not.toContain('Body-Sign');
@@ -374,14 +401,16 @@ describe('ops status', () => {
     // this file made: 3 controls + 3 refused then redriven (V2, V1, over HTTP) + 1 redriven after the fault = ACTIVE 7; 1 refused = FAILED 1
     expect(instances).toMatch(/ACTIVE +7 +0 +7/);
     expect(instances).toMatch(/FAILED +1 +0 +1/);
+    // the one whose failed FREEZE was redriven by force
+    expect(instances).toMatch(/FROZEN +1 +0 +1/);
     const timers = out.slice(out.indexOf('Timers due'), out.indexOf('Failed calls'));
     expect(timers).toContain('Timers due in the next 24 h');
     // every provisioning left a watch due in 2 h (PROVISIONING_WATCH_MINUTES): within the next 24 h
     const watches = (await runtime.services.store.dueWork('WATCH', new Date(Date.now() + 86_400_000))).items.length;
     expect(timers).toMatch(new RegExp(`WATCH +0 +${watches}\\b`));
     const failed = out.slice(out.indexOf('Failed calls'));
-    // the V2 refusal, the storage fault, the refusal beside the replay, the V1 refusal, the two Kit calls, the HTTP one
-    expect(failed).toContain('Failed calls in the last 24 h (7)');
+    // the V2 refusal, the storage fault, the refusal beside the replay, the failed FREEZE, the V1 refusal, the two Kit calls, the HTTP one
+    expect(failed).toContain('Failed calls in the last 24 h (8)');
   });
 
   it('no request body reached the logs', () => {

@@ -6,8 +6,12 @@
  *
  * What it does not do: it does not change the request (a V1 call gets a fresh timeStamp, as every V1
  * resend does), bypass any check, or stop the marketplace's own retry — that may still arrive and is
- * answered the same way, the callbacks being idempotent. A V1 Kit call (whose timeStamp also orders the
- * data it carries) is not redriven.
+ * answered the same way. A V1 Kit call (whose timeStamp also orders the data it carries) is not redriven.
+ *
+ * A call about an instance that has changed since is refused unless forced: a FREEZE or UNFREEZE carries
+ * no ordering key, so a FREEZE that failed, was retried successfully by the marketplace and then undone
+ * by a renewal's UNFREEZE would, replayed, freeze a paid instance. newInstance and the reads are exempt:
+ * a resend of them is answered from what is stored.
  */
 import { randomBytes } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
@@ -17,6 +21,7 @@ import { bodySignHeader, signV2Request } from '#shared/protocol/signature';
 import { formatMarketTimeMillis } from '#shared/protocol/time';
 import { AUTH_TOKEN, computeAuthToken } from '#shared/protocol/v1';
 import type { Secrets } from '#shared/secrets';
+import type { CallRecord } from '#shared/domain/repository';
 import type { FailedCall, FailedCallStore } from '#shared/storage/failedCalls';
 import { httpPorts, inProcessDeliver, inProcessDeliverV1, type Deliver, type DeliverV1, type Wire } from '../market/ports.ts';
 
@@ -36,9 +41,13 @@ export interface RedrivePorts {
   kit?(route: string, raw: string, headers: Record<string, string>): Promise<Wire>;
 }
 
-/** Over HTTP to a production URL (`npm start`'s http://127.0.0.1:3000 by default, or a deployment's). */
+/**
+ * Over HTTP to a production URL (`npm start`'s http://127.0.0.1:3000 by default, or a deployment's): the
+ * API's base, or the URL entered in the seller console (its `/produce`, `/produce/v1` or `/license` is
+ * taken off: each call goes to its own route under the base).
+ */
 export function httpRedrivePorts(api: string): RedrivePorts {
-  const base = api.replace(/\/+$/, '');
+  const base = apiBase(api);
   const market = httpPorts({ api: base });
   return {
     v2: (route) => (route.endsWith('/license') ? market.license! : market.produce),
@@ -48,6 +57,19 @@ export function httpRedrivePorts(api: string): RedrivePorts {
       return { status: response.status, headers: Object.fromEntries(response.headers.entries()), body: await response.text() };
     },
   };
+}
+
+/** The API's base URL from either it or a production URL. */
+export const apiBase = (url: string) => url.replace(/\/+$/, '').replace(/\/(produce\/v1|produce|license)$/, '');
+
+/** Calls a resend of which is answered from what is stored, whatever happened since. */
+const REPLAY_SAFE = new Set(['newInstance', 'queryInstance', 'getLicenseAsync']);
+
+/** The changes recorded for the call's instance after it failed (a redrive could undo them). */
+async function changedSince(deps: RedriveDeps, call: FailedCall): Promise<CallRecord[]> {
+  if (deps.force || !call.instanceId || !deps.history || REPLAY_SAFE.has(call.activity)) return [];
+  const calls = await deps.history(call.instanceId);
+  return calls.filter((c) => c.receivedAt > call.receivedAt && c.resultCode === '000000' && !REPLAY_SAFE.has(c.activity));
 }
 
 type Handler = (event: any, context: Context) => Promise<APIGatewayProxyResult | unknown>;
@@ -73,6 +95,10 @@ export type RedriveKeys = Pick<Secrets, 'accessKeys' | 'v1Keys' | 'kitAccessKeys
 
 export interface RedriveDeps {
   failedCalls: FailedCallStore;
+  /** the calls recorded for an instance, newest first (the store's audit history) */
+  history?: (instanceId: string) => Promise<CallRecord[]>;
+  /** redrive even though the instance changed since the call failed */
+  force?: boolean;
   sealer: Sealer;
   keys: RedriveKeys;
   ports: RedrivePorts;
@@ -145,6 +171,15 @@ export async function redrive(deps: RedriveDeps, id: string): Promise<RedriveOut
   const call = found[0]!;
   if (!call.redrivable || !call.requestSealed) return { ok: false, problem: `${call.id} was kept without its request (too large): it cannot be redriven` };
   if (routeKind(call.route) === 'kit-v1') return { ok: false, problem: `${call.id} is a V1 Kit call: not redriven (its timeStamp also orders the data it carries)` };
+  const later = await changedSince(deps, call);
+  if (later.length > 0)
+    return {
+      ok: false,
+      problem:
+        `${call.id}: instance ${call.instanceId} changed since this ${call.activity} failed ` +
+        `(${later.map((c) => `${c.activity} at ${c.receivedAt}`).join(', ')}); replaying it could undo that. ` +
+        'Check the instance (npm run invoke -- getInstance, or GET /internal/instances/{id}), then redrive with --force if it is still wanted.',
+    };
   const payload = deps.sealer.open(call.requestSealed);
   const now = deps.now?.() ?? new Date();
   const { wire, nonce, key } = await send(call.route, payload, deps.keys, deps.ports, now);
