@@ -60,7 +60,13 @@ describe('instance changes', () => {
       'renewal unsubscribed (expiry moves back: not a renewal)',
       instance({ status: 'ACTIVE', appInfo: app, expireTime: '2028-01-01T00:00:00.000Z' }),
       instance({ status: 'ACTIVE', appInfo: app, version: 2 }),
-      [],
+      ['instance.expiry_shortened'],
+    ],
+    [
+      'renewed into another product id of the same specification (monthly → yearly): not an upgrade',
+      instance({ status: 'ACTIVE', appInfo: app }),
+      instance({ status: 'ACTIVE', appInfo: app, product: { productId: 'p-yearly', skuCode: 'sku-a', linearValue: 1 }, expireTime: '2028-01-01T00:00:00.000Z', version: 2 }),
+      ['instance.renewed'],
     ],
     [
       'upgraded',
@@ -81,9 +87,9 @@ describe('instance changes', () => {
       id: 'instance/i-1/v7/instance.frozen',
       subject: 'instance/i-1',
       time: '2026-11-24T00:00:00.000Z',
-      data: { status: 'FROZEN', previousStatus: 'ACTIVE', appInfo: { frontEndUrl: 'https://t/1', userName: 'admin' }, version: 7 },
+      data: { status: 'FROZEN', previousStatus: 'ACTIVE', appInfo: { frontEndUrl: 'https://t/1' }, version: 7 },
     });
-    expect(JSON.stringify(event)).not.toMatch(/sealed|password/i);
+    expect(JSON.stringify(event)).not.toMatch(/sealed|password|userName|admin/i);
   });
 
   it('an id cannot be forged by a value that looks like a path', () => {
@@ -217,6 +223,7 @@ describe('the schema', () => {
     const samples: Array<ItemChange> = [
       { new: instance({ status: 'ACTIVE', appInfo: app }) },
       { old: instance({ status: 'ACTIVE', appInfo: app }), new: instance({ status: 'FROZEN', appInfo: app, expireTime: '2029-01-01T00:00:00Z', product: { skuCode: 'z' }, version: 2 }) },
+      { old: instance({ status: 'ACTIVE', appInfo: app }), new: instance({ status: 'ACTIVE', appInfo: app, expireTime: '2026-12-01T00:00:00Z', version: 2 }) },
     ];
     for (const change of samples) for (const e of eventsOfChange(change, SOURCE)) made.add(e.type);
     const ruleTypes = Object.values(EVENT_ENTITIES).flatMap((entity) => entity.rules.map((r) => r.type));

@@ -53,6 +53,14 @@ const productOf = (item: Image) => {
   return defined({ productId: s(p.productId), skuCode: s(p.skuCode), linearValue: n(p.linearValue), productName: s(p.productName) });
 };
 const sameProduct = (a: Image, b: Image) => JSON.stringify(productOf(a)) === JSON.stringify(productOf(b));
+/**
+ * The specification: SKU and amount. A renewal may bring another productId (spec 3.3: a monthly product
+ * renewed yearly) or product name for the same specification: that is not an upgrade.
+ */
+const sameSpecification = (a: Image, b: Image) => {
+  const [x, y] = [productOf(a), productOf(b)];
+  return x.skuCode === y.skuCode && x.linearValue === y.linearValue;
+};
 type InstanceData = EventData<'instance.active'>;
 const status = (item: Image | undefined) => s(item?.status) as InstanceData['status'] | undefined;
 
@@ -74,7 +82,8 @@ function instanceData(old: Image | undefined, now: Image): InstanceData {
     previousExpireTime: old && s(old.expireTime) !== s(now.expireTime) ? s(old.expireTime) : undefined,
     product: productOf(now),
     previousProduct: old && !sameProduct(old, now) ? productOf(old) : undefined,
-    appInfo: app && defined({ frontEndUrl: s(app.frontEndUrl) ?? '', adminUrl: s(app.adminUrl), userName: s(app.userName) }),
+    // where the buyer signs in; not who (the user name is half of a credential, and often an e-mail address)
+    appInfo: app && defined({ frontEndUrl: s(app.frontEndUrl) ?? '', adminUrl: s(app.adminUrl) }),
     version: n(now.version) ?? 0,
   });
 }
@@ -94,7 +103,9 @@ const INSTANCE: EntityEvents = {
     instanceRule('instance.frozen', (old, now) => old !== undefined && status(now) === 'FROZEN' && status(old) !== 'FROZEN'),
     instanceRule('instance.unfrozen', (old, now) => status(old) === 'FROZEN' && status(now) === 'ACTIVE'),
     instanceRule('instance.renewed', (old, now) => status(now) !== 'RELEASED' && later(s(old?.expireTime), s(now.expireTime))),
-    instanceRule('instance.upgraded', (old, now) => old !== undefined && status(now) !== 'RELEASED' && !sameProduct(old, now)),
+    // a renewal period unsubscribed (refunded): the instance ends earlier
+    instanceRule('instance.expiry_shortened', (old, now) => status(now) !== 'RELEASED' && later(s(now.expireTime), s(old?.expireTime))),
+    instanceRule('instance.upgraded', (old, now) => old !== undefined && status(now) !== 'RELEASED' && !sameSpecification(old, now)),
     instanceRule('instance.released', (old, now) => status(now) === 'RELEASED' && status(old) !== 'RELEASED'),
     instanceRule('instance.failed', (old, now) => status(now) === 'FAILED' && status(old) !== 'FAILED'),
   ],

@@ -10,8 +10,11 @@
  * delivery, so an event published twice (the stream is at-least-once) carries the same id, and a call
  * the marketplace resends (which changes nothing) publishes nothing. Consumers de-duplicate on `id`.
  *
- * No event carries a secret or contact data: no password, client secret, phone, e-mail or person's
- * name. Read those, when the product needs them, through the internal routes.
+ * No event carries a secret or contact data: no password, client secret, tenant login name, phone,
+ * e-mail or person's name. Read those, when the product needs them, through the internal routes. One
+ * exception, by necessity: `user.changed` names the Kit user by the `userName` the Kit gave (the
+ * product needs it to provision the user), and a Kit user name may be a phone number or an e-mail
+ * address — treat those events as personal data.
  */
 import * as z from '#shared/zod';
 
@@ -45,8 +48,8 @@ const instance = z.object({
   previousExpireTime: opt(str()),
   product,
   previousProduct: opt(product),
-  /** how the buyer reaches the tenant (no password) */
-  appInfo: opt(z.object({ frontEndUrl: str(), adminUrl: opt(str()), userName: opt(str()) })),
+  /** where the buyer reaches the tenant (no user name, no password: read them through the internal route) */
+  appInfo: opt(z.object({ frontEndUrl: str(), adminUrl: opt(str()) })),
   version: z.number(),
 });
 
@@ -147,6 +150,7 @@ export const EVENT_DATA = {
   'instance.frozen': instance,
   'instance.unfrozen': instance,
   'instance.renewed': instance,
+  'instance.expiry_shortened': instance,
   'instance.upgraded': instance,
   'instance.released': instance,
   'instance.failed': instance,
