@@ -87,6 +87,13 @@ describe('compare (the drift table)', () => {
         expect(drifts.some((d) => d.fix === 'renewal'), `${status} ${frozenLocally}`).toBe(fixable);
       }
   });
+
+  it('never after a renewal period was unsubscribed: the refunded renewal order still shows the longer period', () => {
+    const refunded = instance({ appliedOps: ['refresh:CS2:CS2-000001:RENEWAL', 'refresh:CS3:CS3-000001:UNSUBSCRIBE_RENEWAL_PERIOD'] });
+    const drifts = compare(refunded, line({ orderLineId: 'CS3-000001', expireTime: '20281124235959' }), ctx);
+    expect(brief(drifts)).toEqual(['expiry:expireTime']);
+    expect(drifts[0]!.message).toMatch(/unsubscribed/);
+  });
 });
 
 describe('referenceOrder', () => {

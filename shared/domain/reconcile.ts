@@ -96,6 +96,7 @@ const SPEC_FIELDS = ['skuCode', 'productId', 'linearValue'] as const satisfies R
  * | expiry | yearly/monthly: the line ends ≥ 1 day LATER than ours, instance ACTIVE  | fixed       |
  * |        | … or frozen by our expiry timer and the line's end + grace is ahead     | fixed       |
  * |        | … later, instance frozen by the marketplace                             | alert       |
+ * |        | … later, after a renewal period was unsubscribed (refund orders)        | alert       |
  * |        | the line ends ≥ 1 day EARLIER than ours (a refund / change we missed)   | alert       |
  * |        | we hold no expiry, the line has one                                     | alert       |
  * | state  | ACTIVE although the line ended (+ grace) and ours has not (no FREEZE)   | alert       |
@@ -120,13 +121,21 @@ export function compare(instance: Instance, line: OrderLine, ctx: CompareContext
   if (instance.chargingMode === 'PERIOD' && theirs) {
     if (!ours) drifts.push(expiry(`no expiry recorded; the marketplace's order line ends ${theirs.toISOString()}`));
     else if (theirs.getTime() - ours.getTime() >= EXPIRY_TOLERANCE_MS) {
-      // what a refreshInstance would have done: ACTIVE stays ACTIVE, our own freeze is lifted
+      // what a refreshInstance would have done: ACTIVE stays ACTIVE, our own freeze is lifted. Never after
+      // a renewal period was unsubscribed: the refunded renewal's order still shows the longer period, and
+      // what a refund order's line says is undocumented — extending would hand the refund back.
+      const refunded = instance.appliedOps.some((op) => op.endsWith(':UNSUBSCRIBE_RENEWAL_PERIOD'));
       const fixable =
-        instance.status === 'ACTIVE' || (instance.status === 'FROZEN' && Boolean(instance.frozenLocally) && theirs.getTime() + ctx.graceMs > now);
+        !refunded &&
+        (instance.status === 'ACTIVE' || (instance.status === 'FROZEN' && Boolean(instance.frozenLocally) && theirs.getTime() + ctx.graceMs > now));
       drifts.push(
         expiry(
           `the marketplace's order line ends ${theirs.toISOString()}, later than ours (${ours.toISOString()}): a renewal whose refreshInstance never arrived` +
-            (fixable ? '' : `; not applied: the instance is ${instance.status} by the marketplace, its UNFREEZE must come too`),
+            (fixable
+              ? ''
+              : refunded
+                ? '; not applied: a renewal period of this instance was unsubscribed, so the orders no longer say its expiry'
+                : `; not applied: the instance is ${instance.status} by the marketplace, its UNFREEZE must come too`),
           fixable ? 'renewal' : undefined,
         ),
       );
