@@ -308,6 +308,22 @@ describe('PROVISIONER=async: the product answers later through the ready route',
     expect(lifecycle()).toEqual(['PROVISION_FAILED:FAILED', 'PROVISIONED:ACTIVE']);
   });
 
+  it('a ready more than 3 h after the first newInstance is refused: the marketplace has failed and unsubscribed the order', async () => {
+    const p = await purchase();
+    const s = await store();
+    const claimed = (await s.getInstance(p.instanceId))!;
+    // the purchase as if it had been made 3 h and a minute ago (nothing else of the instance changes)
+    const aged = await s.saveInstance({ ...claimed, createdAt: new Date(Date.now() - 3 * HOUR - MINUTE).toISOString() }, claimed.version);
+    expect(aged).toBeDefined();
+    const late = await ready(p.instanceId);
+    expect(late.status).toBe(409);
+    expect(late.json.error).toMatch(/3 h .*delete the tenant/);
+    expect((await s.getInstance(p.instanceId))?.appInfo).toBeUndefined();
+    // within the 3 h a ready is taken (the control)
+    const q = await purchase();
+    expect((await ready(q.instanceId)).json).toMatchObject({ status: 'ACTIVE', outcome: 'recorded' });
+  });
+
   it('a concurrent ready, resend and repeated ready: one write, both answers 200, and the resend answers 000004 or 000000', async () => {
     const p = await purchase();
     const [a, resend, b] = await Promise.all([ready(p.instanceId), p.resend(), ready(p.instanceId)]);

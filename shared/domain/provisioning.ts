@@ -512,7 +512,7 @@ type ProductAnswer = { appInfo: AppInfo } | { refusal: ProvisioningError };
  */
 export async function completeFromProduct(svc: Services, instanceId: string, appInfo: AppInfo, now: Date): Promise<ProductAnswerResult> {
   const before = await svc.store.getInstance(instanceId);
-  const settled = judgeAnswer(instanceId, before, { appInfo });
+  const settled = judgeAnswer(instanceId, before, { appInfo }) ?? tooLate(instanceId, before!, now);
   // released before the product finished: completeProvisioning tells its hook to delete the new tenant
   if (settled && !(before?.status === 'RELEASED' && !before.appInfo && !before.testFlag)) return settled;
   const outcome = await completeProvisioning(svc, instanceId, appInfo, now, { current: before });
@@ -542,6 +542,25 @@ function productAnswered(svc: Services, instanceId: string, outcome: Outcome, an
   }
   // another writer came first (the same answer, a release…): judged on the instance as it is now
   return judgeAnswer(instanceId, outcome.before, answer) ?? { status: 409, body: { error: 'the instance kept changing; try again', instanceId } };
+}
+
+/**
+ * The marketplace fails an order whose instance was not created within 3 h of its first newInstance and
+ * unsubscribes it (business rules: "create-instance callback keeps failing for 3 hours"; provisioningWatch alerts at 2 h): a tenant finished later would be
+ * ACTIVE here with no buyer behind it and no release ever coming. Refused, so the product deletes it.
+ */
+export const MARKETPLACE_GIVES_UP_MS = 3 * 3_600_000;
+
+function tooLate(instanceId: string, instance: Instance, now: Date): ProductAnswerResult | undefined {
+  if (now.getTime() - Date.parse(instance.createdAt) <= MARKETPLACE_GIVES_UP_MS) return undefined;
+  return {
+    status: 409,
+    body: {
+      error: 'more than 3 h after the first newInstance: the marketplace has failed and unsubscribed the order; delete the tenant',
+      instanceId,
+      status: instance.status,
+    },
+  };
 }
 
 /** The answer to give without writing anything; undefined while the instance waits for it. */
