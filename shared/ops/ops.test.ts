@@ -135,6 +135,9 @@ describe('a newInstance the product refused', () => {
     failed = kept[0]!;
     expect(failed).toMatchObject({ route: '/produce', activity: 'newInstance', resultCode: ResultCode.NO_RESOURCE, orderLineId: order.orderLineId, redrivable: true, redrives: 0 });
     const item = await rawItem(failed.pk, failed.sk);
+    // its day's partition, one of 8 shards chosen by its arrival time (the id names both)
+    expect(failed.pk).toMatch(new RegExp(`^FAILED#${failed.receivedAt.slice(0, 10)}#[0-7]$`));
+    expect(failed.id.startsWith(failed.receivedAt)).toBe(true);
     expect(item.requestSealed).toMatch(/^v1\./);
     expect(JSON.stringify(item)).not.toContain(body.memo);
     expect(createSealer(runtime.secrets.dataKeys).open(item.requestSealed)).toBe(JSON.stringify(body));
@@ -409,6 +412,8 @@ describe('ops status', () => {
     const watches = (await runtime.services.store.dueWork('WATCH', new Date(Date.now() + 86_400_000))).items.length;
     expect(timers).toMatch(new RegExp(`WATCH +0 +${watches}\\b`));
     const failed = out.slice(out.indexOf('Failed calls'));
+    // the failures of this file fell into more than one of a day's shards, and the listing found them all
+    expect(new Set((await failedCalls.list(new Date(), 1)).map((f) => f.pk)).size).toBeGreaterThan(1);
     // the V2 refusal, the storage fault, the refusal beside the replay, the failed FREEZE, the V1 refusal, the two Kit calls, the HTTP one
     expect(failed).toContain('Failed calls in the last 24 h (8)');
   });

@@ -4,10 +4,12 @@
  *
  * | entity     | pk                      | sk                     | notes                                         |
  * |------------|-------------------------|------------------------|-----------------------------------------------|
- * | FailedCall | FAILED#<yyyy-mm-dd>     | <iso time>#<nonce>     | TTL (FAILED_CALL_TTL_DAYS, default 14 days)    |
+ * | FailedCall | FAILED#<yyyy-mm-dd>#<n> | <iso time>#<nonce>     | TTL (FAILED_CALL_TTL_DAYS, default 14 days)    |
  *
- * The day partition is the day the call arrived (UTC): the recent failures are one Query per day, never
- * a scan. The request (V2 / Kit body, V1 query parameters without authToken) is sealed with the data key
+ * The partition is the day the call arrived (UTC) and one of FAILED_SHARDS shards (a hash of the arrival
+ * time, which the operator's id starts with): a burst of failures — written inside the calls' receipt
+ * transactions — is spread over 8 partitions instead of throttling one and turning correct answers into
+ * 000005. The recent failures are one Query per day and shard, never a scan. The request (V2 / Kit body, V1 query parameters without authToken) is sealed with the data key
  * (it carries buyer contact data); a request too large for an item is recorded without it
  * (`redrivable: false`). Written in the same transaction as the call's receipt (receipts.ts); a call
  * that failed before anything was written (an internal error) is kept by its route (failedCalls.ts).
@@ -20,7 +22,7 @@ import { item } from 'dynamodb-toolbox/schema/item';
 import { number } from 'dynamodb-toolbox/schema/number';
 import { string } from 'dynamodb-toolbox/schema/string';
 import type { CallReceipt } from '#shared/domain/repository';
-import type { ServiceTable } from './entities.ts';
+import { shardOf, type ServiceTable } from './entities.ts';
 
 /** A sealed request longer than this is not kept (an item holds 400 KB; the rest of the item needs little). */
 export const MAX_SEALED_REQUEST = 350_000;
@@ -28,7 +30,11 @@ export const MAX_SEALED_REQUEST = 350_000;
 /** Answers the marketplace does not count as failures (spec 4.3: anything else is retried and reported). */
 export const isFailure = (resultCode: string) => resultCode !== '000000' && resultCode !== '000004';
 
-export const failedPk = (day: string) => `FAILED#${day}`;
+export const FAILED_SHARDS = 8;
+/** the partition of a failed call that arrived at `receivedAt` (ISO): its day and shard */
+export const failedPk = (receivedAt: string) => `FAILED#${receivedAt.slice(0, 10)}#${shardOf(receivedAt, FAILED_SHARDS)}`;
+/** every partition of a day (listing) */
+export const failedDayPks = (day: string) => Array.from({ length: FAILED_SHARDS }, (_, shard) => `FAILED#${day}#${shard}`);
 export const failedSk = (receivedAt: Date, nonce: string) => `${receivedAt.toISOString()}#${nonce}`;
 
 export function createFailedCallEntity(table: ServiceTable) {
@@ -77,7 +83,7 @@ export function failedCallItem(receipt: CallReceipt) {
   const sealed = request.sealed();
   const kept = sealed !== undefined && sealed.length <= MAX_SEALED_REQUEST ? sealed : undefined;
   return {
-    partition: failedPk(at.toISOString().slice(0, 10)),
+    partition: failedPk(at.toISOString()),
     callKey: failedSk(at, receipt.nonce),
     route: request.route,
     activity: receipt.activity,

@@ -1,11 +1,11 @@
 /**
  * The failed calls kept for redrive (failedCallEntities.ts) as `npm run ops` reads them: listed (a Query
- * per day partition, FAILED#<yyyy-mm-dd>, never a scan), found by id with their sealed request, marked
+ * per day and shard, FAILED#<yyyy-mm-dd>#<n>, never a scan), found by id with their sealed request, marked
  * when redriven. Not in the Lambda bundles.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { failedPk } from './failedCallEntities.ts';
+import { failedDayPks, failedPk } from './failedCallEntities.ts';
 
 /** A failed call as listed (the sealed request stays in the table unless asked for). */
 export interface FailedCall {
@@ -78,14 +78,17 @@ export class FailedCallStore {
   async list(now: Date, days: number): Promise<FailedCall[]> {
     const since = new Date(now.getTime() - days * 86_400_000).toISOString();
     const partitions = Array.from({ length: days + 1 }, (_, i) => new Date(now.getTime() - i * 86_400_000).toISOString().slice(0, 10));
-    const found = await Promise.all(partitions.map((day) => this.query(failedPk(day), { from: since })));
+    const found = await Promise.all(partitions.flatMap((day) => failedDayPks(day).map((pk) => this.query(pk, { from: since }))));
     return found.flat().sort((a, b) => b.sk.localeCompare(a.sk));
   }
 
   /** The failed call an operator named (its id, or any longer prefix of its sort key), with its sealed request. */
   async find(id: string): Promise<FailedCall[]> {
     if (!/^\d{4}-\d{2}-\d{2}T/.test(id)) return [];
-    return this.query(failedPk(id.slice(0, 10)), { prefix: id, withRequest: true });
+    // an id holds the whole arrival time (its shard); a shorter prefix is looked for in every shard of its day
+    const time = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z/.exec(id)?.[0];
+    const partitions = time ? [failedPk(time)] : failedDayPks(id.slice(0, 10));
+    return (await Promise.all(partitions.map((pk) => this.query(pk, { prefix: id, withRequest: true })))).flat();
   }
 
   /**
