@@ -142,6 +142,8 @@ export async function main(argv: string[], io: OpsIo, cli: OpsEnv = { env: proce
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  // the SDK warns about Node 20 when its first client is made; an operator's table needs no such line
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   main(process.argv.slice(2), { out: (text) => console.log(text), err: (text) => console.error(text) }).then(
     (code) => process.exit(code),
     (error) => {
