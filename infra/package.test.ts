@@ -50,6 +50,14 @@ describe('serverless package of every stage', () => {
     const mapping = Object.values(resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping');
     expect(mapping.Properties).toMatchObject({ FunctionResponseTypes: ['ReportBatchItemFailures'], BisectBatchOnFunctionError: true });
     expect(mapping.Properties.DestinationConfig.OnFailure.Destination).toEqual({ 'Fn::GetAtt': ['EventsDeadLetterQueue', 'Arn'] });
+    // every Ref, GetAtt and DependsOn names a resource of the template (or a pseudo parameter)
+    const text = JSON.stringify(template);
+    const named = new Set([
+      ...[...text.matchAll(/"Ref":"([^"]+)"/g)].map((m) => m[1]!),
+      ...[...text.matchAll(/"Fn::GetAtt":\["([^"]+)"/g)].map((m) => m[1]!),
+      ...Object.values(resources).flatMap((r) => (r.DependsOn === undefined ? [] : [r.DependsOn].flat())),
+    ]);
+    expect([...named].filter((name) => !(name in resources) && !name.startsWith('AWS::') && !(name in (template.Parameters ?? {})))).toEqual([]);
     const environments = lambdaEnvironments(template);
     expect(environments).toHaveLength(functions.length);
     for (const env of environments) {
