@@ -308,20 +308,25 @@ describe('PROVISIONER=async: the product answers later through the ready route',
     expect(lifecycle()).toEqual(['PROVISION_FAILED:FAILED', 'PROVISIONED:ACTIVE']);
   });
 
-  it('a ready more than 3 h after the first newInstance is refused: the marketplace has failed and unsubscribed the order', async () => {
-    const p = await purchase();
+  it('a ready for an instance that failed more than 3 h after its first newInstance is refused; one still provisioning is taken', async () => {
     const s = await store();
-    const claimed = (await s.getInstance(p.instanceId))!;
-    // the purchase as if it had been made 3 h and a minute ago (nothing else of the instance changes)
-    const aged = await s.saveInstance({ ...claimed, createdAt: new Date(Date.now() - 3 * HOUR - MINUTE).toISOString() }, claimed.version);
-    expect(aged).toBeDefined();
-    const late = await ready(p.instanceId);
+    /** the purchase as if it had been made 3 h and a minute ago (nothing else of the instance changes) */
+    const age = async (instanceId: string) => {
+      const claimed = (await s.getInstance(instanceId))!;
+      expect(await s.saveInstance({ ...claimed, createdAt: new Date(Date.now() - 3 * HOUR - MINUTE).toISOString() }, claimed.version)).toBeDefined();
+    };
+    // refused, and answered so for 3 h: the marketplace has failed and unsubscribed the order
+    const failed = await purchase();
+    expect((await answer(failed.instanceId, { resultCode: '000100', message: 'no capacity' }, 'failed')).json.status).toBe('FAILED');
+    await age(failed.instanceId);
+    const late = await ready(failed.instanceId);
     expect(late.status).toBe(409);
     expect(late.json.error).toMatch(/3 h .*delete the tenant/);
-    expect((await s.getInstance(p.instanceId))?.appInfo).toBeUndefined();
-    // within the 3 h a ready is taken (the control)
-    const q = await purchase();
-    expect((await ready(q.instanceId)).json).toMatchObject({ status: 'ACTIVE', outcome: 'recorded' });
+    expect((await s.getInstance(failed.instanceId))?.appInfo).toBeUndefined();
+    // answered 000004 all along (not a failure): the marketplace still polls, the tenant is taken
+    const waiting = await purchase();
+    await age(waiting.instanceId);
+    expect((await ready(waiting.instanceId)).json).toMatchObject({ status: 'ACTIVE', outcome: 'recorded' });
   });
 
   it('a concurrent ready, resend and repeated ready: one write, both answers 200, and the resend answers 000004 or 000000', async () => {

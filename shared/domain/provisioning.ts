@@ -545,18 +545,22 @@ function productAnswered(svc: Services, instanceId: string, outcome: Outcome, an
 }
 
 /**
- * The marketplace fails an order whose instance was not created within 3 h of its first newInstance and
- * unsubscribes it (business rules: "create-instance callback keeps failing for 3 hours"; provisioningWatch alerts at 2 h): a tenant finished later would be
- * ACTIVE here with no buyer behind it and no release ever coming. Refused, so the product deletes it.
+ * The marketplace resends a newInstance answered with a failure once an hour for 3 h, then fails the
+ * order and unsubscribes it (spec 5; business rules: "create-instance callback keeps failing for 3
+ * hours"). An instance that FAILED (a refusal was answered) more than 3 h after its first newInstance
+ * therefore has no order any more: a late tenant would be ACTIVE here with no buyer and no release
+ * coming, so the answer is refused and the product deletes it. An instance still provisioning was
+ * answered 000004, which is not a failure: the marketplace polls queryInstance and the tenant is taken
+ * whenever it comes (as resumeProvisioning takes a late one).
  */
 export const MARKETPLACE_GIVES_UP_MS = 3 * 3_600_000;
 
 function tooLate(instanceId: string, instance: Instance, now: Date): ProductAnswerResult | undefined {
-  if (now.getTime() - Date.parse(instance.createdAt) <= MARKETPLACE_GIVES_UP_MS) return undefined;
+  if (instance.status !== 'FAILED' || now.getTime() - Date.parse(instance.createdAt) <= MARKETPLACE_GIVES_UP_MS) return undefined;
   return {
     status: 409,
     body: {
-      error: 'more than 3 h after the first newInstance: the marketplace has failed and unsubscribed the order; delete the tenant',
+      error: 'failed more than 3 h after the first newInstance: the marketplace has failed and unsubscribed the order; delete the tenant',
       instanceId,
       status: instance.status,
     },
