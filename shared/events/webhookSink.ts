@@ -5,7 +5,7 @@
  * (EVENTS_WEBHOOK_URL), so the product can be developed against real events on a laptop. Any 2xx is
  * delivered; anything else, or no answer within the timeout, is a failure (delivered again later).
  */
-import { EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhook } from '#shared/provisioning/webhookProvisioner';
+import { signedWebhookHeaders } from '#shared/provisioning/webhookProvisioner';
 import type { EventSink } from './publisher.ts';
 
 export function createWebhookSink(options: { url: string; secret: string; timeoutMs?: number }): EventSink {
@@ -14,15 +14,9 @@ export function createWebhookSink(options: { url: string; secret: string; timeou
     async publish(events) {
       for (const [index, event] of events.entries()) {
         const body = JSON.stringify(event);
-        const timestamp = String(Date.now());
         const delivered = await fetch(options.url, {
           method: 'POST',
-          headers: {
-            'Content-Type': 'application/cloudevents+json',
-            [TIMESTAMP_HEADER]: timestamp,
-            [SIGNATURE_HEADER]: signWebhook(options.secret, timestamp, body),
-            [EVENT_ID_HEADER]: event.id,
-          },
+          headers: signedWebhookHeaders(options.secret, body, event.id, 'application/cloudevents+json'),
           body,
           redirect: 'manual',
           signal: AbortSignal.timeout(timeoutMs),

@@ -65,6 +65,17 @@ export function signWebhook(secret: string, timestamp: string, body: string): st
   return createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
 }
 
+/** The headers of a signed POST to the product (provisioning, lifecycle, forwarded events), signed now. */
+export function signedWebhookHeaders(secret: string, body: string, eventId: string, contentType = 'application/json'): Record<string, string> {
+  const timestamp = String(Date.now());
+  return {
+    'Content-Type': contentType,
+    [TIMESTAMP_HEADER]: timestamp,
+    [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
+    [EVENT_ID_HEADER]: eventId,
+  };
+}
+
 /**
  * The receiving side's check: the signature is the one of `timestamp + '.' + body` under `secret`, and the
  * timestamp (ms) is within `windowMs` of `nowMs`. Compare in constant time; `body` is the raw request body.
@@ -123,16 +134,10 @@ export function createWebhookProvisioner(options: WebhookProvisionerOptions): Pr
       if (signal?.aborted) throw new WebhookError('the provisioning budget ran out', 'aborted');
       if (left <= 0) throw new WebhookError(`no answer within ${options.timeoutMs} ms`, 'timeout');
       const timeout = AbortSignal.timeout(left);
-      const timestamp = String(Date.now());
       try {
         const response = await fetch(options.url, {
           method: 'POST',
-          headers: {
-            'Content-Type': 'application/json',
-            [TIMESTAMP_HEADER]: timestamp,
-            [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
-            [EVENT_ID_HEADER]: eventId,
-          },
+          headers: signedWebhookHeaders(secret, body, eventId),
           body,
           redirect: 'manual',
           signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
