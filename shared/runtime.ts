@@ -8,9 +8,9 @@
  * their own modules through extendRuntime(), imported by the routes and callbacks that use them: every
  * other function's bundle leaves them out. Reaching for a part a function did not import fails loudly.
  */
-import { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { loadSettings, type Settings } from './config.ts';
+import { logger } from './logger.ts';
 import { createSealer } from '#shared/crypto/sealer';
 import { createCatalogue, DEFAULT_RETENTION_DAYS, RETENTION_MARGIN_DAYS } from '#shared/domain/catalogue';
 import { DAY_MS, type InstanceTimerPolicy } from '#shared/domain/timers';
@@ -34,7 +34,8 @@ export interface Runtime {
   sso: SsoServices;
 }
 
-export const logger = new Logger({ serviceName: 'koogallery-merchant' });
+/** the service's logger (shared/logger.ts), here for the modules that take everything from the runtime */
+export { logger };
 
 let runtime: Promise<Runtime> | undefined;
 

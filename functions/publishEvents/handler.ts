@@ -5,18 +5,17 @@
  * that keeps failing ends in the dead-letter queue. Counts go out as metrics (EventsPublished,
  * EventsFailed).
  */
-import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { createEventBridgeSink } from '#shared/events/eventBridgeSink';
 import { relayRecords, type EventSink } from '#shared/events/publisher';
 import { EVENT_SOURCE } from '#shared/events/schema';
+import { logger } from '#shared/logger';
+import { metrics } from '#shared/metrics';
 
-const logger = new Logger({ serviceName: 'koogallery-merchant' });
-const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || 'KooGalleryMerchant', serviceName: 'koogallery-merchant' });
 const source = `${EVENT_SOURCE}/${process.env.STAGE || 'local'}`;
 
 /** `npm run invoke -- publishEvents` on the local stage: there is no bus, the events are logged instead */

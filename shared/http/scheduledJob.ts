@@ -5,17 +5,16 @@
  * job's name as dimension, and the handler returns them.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import type { Services } from '#shared/domain/call';
+import { metrics } from '#shared/metrics';
 import { getRuntime, logger } from '#shared/runtime';
 // the open-API client, provisioners and notifier (the Kit and login routes leave them out)
 import '#shared/runtime/marketplace';
 
-/** CloudWatch metrics in embedded metric format (jobs only: the callbacks do not carry this code) */
-const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || 'KooGalleryMerchant', serviceName: 'koogallery-merchant' });
 
 /** A scheduled event; operators may add job options (e.g. `{"mode":"report"}`) when invoking by hand. */
 export type JobEvent = Partial<ScheduledEvent> & Record<string, unknown>;
