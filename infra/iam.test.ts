@@ -26,7 +26,7 @@ import { freshOrder, invoke, runJob, signedEvent, startHarness, type Harness } f
 import { internalEvent } from '#shared/testing/apiEvents';
 import { kitEvent, kitStamp, merchantKeyPair } from '#shared/testing/kitCalls';
 import { Browser } from '#shared/testing/ssoBrowser';
-import { loadYaml, ROOT as root, type Yaml } from './serverlessConfig.ts';
+import { loadYaml, ROOT as root, SECRET_ENV_NAMES, type Yaml } from './serverlessConfig.ts';
 
 
 /** A product provisioner (claim first, then provision), scripted: the first order line hangs. */
@@ -360,9 +360,8 @@ describe('secrets in the deployment (serverless.yml)', () => {
   it('no secret is put into a deployed function\'s environment: a deployed stage reads them from the SSM parameter', () => {
     // the local stage passes npm start's own values through (serverless-offline hands the functions only
     // serverless.yml's environment); every other stage resolves them to nothing
-    const secretNames = ['KOOGALLERY_ACCESS_KEY', 'KOOGALLERY_AK', 'KOOGALLERY_SK', 'KOOGALLERY_DATA_KEY', 'KOOGALLERY_KIT_ACCESS_KEY', 'KOOGALLERY_V1_KEY', 'KOOGALLERY_LICENSE_SIGNING_KEY', 'PROVISIONER_WEBHOOK_SECRET', 'KOOGALLERY_KIT_PRIVATE_KEY'];
     for (const env of environments)
-      for (const name of secretNames) if (name in env) expect(resolve(env[name]), `${name} on stage ${STAGE}`).toBe('');
+      for (const name of SECRET_ENV_NAMES) if (name in env) expect(resolve(env[name]), `${name} on stage ${STAGE}`).toBe('');
     for (const name of ['accessKey', 'ak', 'sk', 'dataKey', 'kitAccessKey', 'v1Key', 'licenseSigningKey', 'webhookSecret'])
       expect(config.params.default[name], `params.default.${name}`).toBe('');
     expect(config.provider.environment.SECRETS_PARAMETER).toBe('${param:secretsParameter}');

@@ -30,3 +30,16 @@ export type Yaml = any;
 export function loadYaml(relativePath: string): Yaml {
   return yaml.load(readFileSync(`${ROOT}${relativePath}`, 'utf8'), { schema: CFN_SCHEMA });
 }
+
+/** The environment variables that hold secrets: passed through on the local stage only (serverless.yml params). */
+export const SECRET_ENV_NAMES = [
+  'KOOGALLERY_ACCESS_KEY',
+  'KOOGALLERY_AK',
+  'KOOGALLERY_SK',
+  'KOOGALLERY_DATA_KEY',
+  'KOOGALLERY_KIT_ACCESS_KEY',
+  'KOOGALLERY_V1_KEY',
+  'KOOGALLERY_LICENSE_SIGNING_KEY',
+  'PROVISIONER_WEBHOOK_SECRET',
+  'KOOGALLERY_KIT_PRIVATE_KEY',
+] as const;
