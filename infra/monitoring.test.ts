@@ -8,11 +8,11 @@ import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '#shared/testing/harness';
 import { JOB_ALARM_METRICS, METRICS_NAMESPACE, RECONCILE_ALERTED_METRIC, jobPeriodSeconds, logicalIdOf, monitoringResources, monitoringYaml } from './monitoring.ts';
-import { loadYaml, ROOT, type Yaml } from './serverlessConfig.ts';
+import { loadYaml, ROOT, scheduledFunctions, type Yaml } from './serverlessConfig.ts';
 
 const config = loadYaml('serverless.yml');
 const functions = Object.keys(config.functions);
-const jobs = functions.filter((fn) => (config.functions[fn].events ?? []).some((e: Yaml) => e.schedule));
+const jobs = scheduledFunctions(config);
 const resources = monitoringResources(config) as Record<string, Yaml>;
 
 describe('monitoring (infra/monitoring.yml)', () => {

@@ -15,7 +15,7 @@
  *   (IteratorAge of publishEvents over 15 minutes).
  */
 import yaml from 'js-yaml';
-import type { Yaml } from './serverlessConfig.ts';
+import { scheduledFunctions, schedulesOf, type Yaml } from './serverlessConfig.ts';
 
 /** How the Serverless Framework names a function's resources: `produce` → `ProduceLambdaFunction`. */
 export const logicalIdOf = (fn: string) => fn.charAt(0).toUpperCase() + fn.slice(1).replace(/-/g, 'Dash').replace(/_/g, 'Underscore');
@@ -38,8 +38,6 @@ export function jobPeriodSeconds(schedules: string[]): number {
   return Math.max(900, Math.min(...intervals));
 }
 
-const schedulesOf = (f: Yaml): string[] =>
-  (f.events ?? []).flatMap((e: Yaml) => (e.schedule === undefined ? [] : [typeof e.schedule === 'string' ? e.schedule : e.schedule.rate]));
 
 function lambdaMetric(id: string, fn: string, name: string) {
   return {
@@ -93,7 +91,7 @@ export const RECONCILE_ALERTED_METRIC = 'driftAlerted';
 
 export function monitoringResources(config: Yaml): Record<string, unknown> {
   const functions = Object.keys(config.functions ?? {});
-  const jobs = functions.filter((fn) => schedulesOf(config.functions[fn]).length > 0);
+  const jobs = scheduledFunctions(config);
   const resources: Record<string, unknown> = {
     AlarmTopic: {
       Type: 'AWS::SNS::Topic',

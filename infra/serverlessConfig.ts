@@ -43,3 +43,10 @@ export const SECRET_ENV_NAMES = [
   'PROVISIONER_WEBHOOK_SECRET',
   'KOOGALLERY_KIT_PRIVATE_KEY',
 ] as const;
+
+/** A function's schedule expressions (`rate(…)` / `cron(…)`); none for a function that is not a job. */
+export const schedulesOf = (fn: Yaml): string[] =>
+  (fn.events ?? []).flatMap((e: Yaml) => (e.schedule === undefined ? [] : [typeof e.schedule === 'string' ? e.schedule : e.schedule.rate]));
+
+/** The scheduled jobs of a serverless.yml, by name. */
+export const scheduledFunctions = (config: Yaml): string[] => Object.keys(config.functions ?? {}).filter((fn) => schedulesOf(config.functions[fn]).length > 0);

@@ -3,20 +3,17 @@
  * jobs and internal routes run through their own functions (the callbacks' samples are tested beside
  * each callback).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invoke, startHarness, type Harness } from './harness.ts';
 import { sampleEvent } from './samples.ts';
+import { loadYaml, scheduledFunctions } from '../../infra/serverlessConfig.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-// the file uses CloudFormation tags (!GetAtt, !Join…): read it as plain text for the function names
-const config = yaml.load(readFileSync(`${root}serverless.yml`, 'utf8').replace(/!(\w+)/g, '$1'), { json: true }) as {
-  functions: Record<string, { handler: string; events?: Array<Record<string, unknown>> }>;
-};
+const config = loadYaml('serverless.yml') as { functions: Record<string, { handler: string; events?: Array<Record<string, unknown>> }> };
 const functions = Object.entries(config.functions);
-const scheduled = functions.filter(([, f]) => f.events?.some((e) => 'schedule' in e)).map(([name]) => name);
+const scheduled = scheduledFunctions(config);
 
 let h: Harness;
 beforeAll(async () => {
